@@ -1,0 +1,41 @@
+//! Sans-IO building blocks for [Server-Sent Events].
+//!
+//! This crate does no I/O and reads no clock; it depends on `bytes` and `memchr` only (plus
+//! `serde_json` behind the `json` feature). The `tower-sse` crate builds the tower layer on it;
+//! anyone who writes or reads event streams can use it directly.
+//!
+//! - [`Event`] and its encoder: fallible where the format demands it (CR, LF or NUL in an `id`
+//!   or `event` is an [`EventError`], never an injected line), spec-exact, and writing into
+//!   the caller's `BytesMut` so one encoding can be shared by every receiver.
+//! - [`Decoder`]: incremental and exact to the WHATWG parsing rules, with bounded memory.
+//! - [`FrameBoundary`]: follows a stream and says where a heartbeat may be inserted.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use tower_sse_core::{Decoded, Decoder, Event};
+//!
+//! let mut wire = BytesMut::new();
+//! Event::new().id("1")?.data("first\nsecond").encode(&mut wire);
+//!
+//! let mut decoder = Decoder::new();
+//! decoder.feed(&wire);
+//! match decoder.decode() {
+//!     Ok(Some(Decoded::Event(event))) => assert_eq!(event.data, "first\nsecond"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [Server-Sent Events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod boundary;
+mod decode;
+mod event;
+
+pub use boundary::{FrameBoundary, Position};
+pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
+pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};

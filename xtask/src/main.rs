@@ -1,0 +1,220 @@
+//! Project automation, run the same way by people and by CI.
+//!
+//! ```text
+//! cargo xtask ci              fmt, clippy, tests, docs, dependency rules, a short fuzz run
+//! cargo xtask fuzz [SECONDS]  coverage-guided fuzzing of the decoder (libFuzzer), default 60 s
+//! cargo xtask bench           every benchmark; figures go to BENCHMARKS.md by hand
+//! ```
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Instant,
+};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fuzz") => args
+            .get(1)
+            .map_or(Ok(60), |s| {
+                s.parse()
+                    .map_err(|_| format!("fuzz: `{s}` is not a number of seconds"))
+            })
+            .and_then(fuzz),
+        Some("bench") => bench(),
+        Some("deps") => check_core_dependencies(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench | deps>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result {
+    println!("\n==> {step}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: could not start: {e}"))?;
+    println!(
+        "<== {step}: {} in {:.1}s",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn ci() -> Result {
+    let started = Instant::now();
+    run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
+    check_core_dependencies()?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "tests",
+        cargo().args(["test", "--workspace", "--all-features"]),
+    )?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    fuzz(10)?;
+    println!(
+        "\nci: all steps passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The core crate is sans-IO: no runtime, no HTTP stack, no framework may reach it, with any
+/// combination of features.
+fn check_core_dependencies() -> Result {
+    const FORBIDDEN: &[&str] = &[
+        "tokio",
+        "http",
+        "http-body",
+        "hyper",
+        "axum",
+        "warp",
+        "poem",
+        "async-std",
+        "futures-io",
+    ];
+    println!("\n==> dependency rules: tower-sse-core");
+    let output = cargo()
+        .args([
+            "tree",
+            "--package",
+            "tower-sse-core",
+            "--all-features",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .map_err(|e| format!("cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| FORBIDDEN.contains(name))
+        .collect();
+    if found.is_empty() {
+        println!("<== tower-sse-core depends on none of {FORBIDDEN:?}");
+        Ok(())
+    } else {
+        Err(format!(
+            "tower-sse-core must stay sans-IO but depends on {found:?}"
+        ))
+    }
+}
+
+/// Builds the libFuzzer target with coverage instrumentation on the stable toolchain (the
+/// flags `cargo fuzz build -s none` uses) and runs it for `seconds`.
+fn fuzz(seconds: u64) -> Result {
+    let dir = root().join("crates/tower-sse-core/fuzz");
+    let target_dir = root().join("target/fuzz");
+    let rustflags = [
+        "--cfg fuzzing",
+        "-Cpasses=sancov-module",
+        "-Cllvm-args=-sanitizer-coverage-level=4",
+        "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+        "-Cllvm-args=-sanitizer-coverage-pc-table",
+        "-Cllvm-args=-sanitizer-coverage-trace-compares",
+        "-Cdebug-assertions",
+        "-Coverflow-checks",
+    ]
+    .join(" ");
+    // With an explicit --target, RUSTFLAGS skip build scripts and proc macros, which must
+    // not be instrumented (they would not link without libFuzzer).
+    let host = host_triple()?;
+    run(
+        "fuzz build",
+        cargo()
+            .current_dir(&dir)
+            .args(["build", "--release", "--bin", "decode", "--target", &host])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", rustflags),
+    )?;
+    let corpus = target_dir.join("corpus/decode");
+    std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+    let seeds = dir.join("seeds/decode");
+    run(
+        &format!("fuzz decode for {seconds}s"),
+        Command::new(target_dir.join(&host).join("release/decode"))
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-max_len=4096")
+            .arg(format!("-artifact_prefix={}/", target_dir.display())),
+    )
+}
+
+fn host_triple() -> Result<String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
+}
+
+fn bench() -> Result {
+    run(
+        "benchmarks",
+        cargo().args(["bench", "--package", "tower-sse-benches"]),
+    )
+}
