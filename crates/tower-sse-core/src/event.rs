@@ -174,27 +174,19 @@ impl<'a> Event<'a> {
     pub fn encode(&self, buf: &mut BytesMut) {
         buf.reserve(self.size_hint());
         if let Some(comment) = &self.comment {
-            for line in lines(comment) {
-                buf.put_u8(b':');
-                buf.put_slice(line);
-                buf.put_u8(b'\n');
-            }
+            put_lines(buf, b":", b":\n", comment.as_bytes());
         }
         if let Some(retry) = self.retry {
             put_retry(buf, retry);
         }
         if let Some(id) = &self.id {
-            put_field(buf, b"id", id.as_bytes());
+            put_field(buf, b"id: ", b"id:\n", id.as_bytes());
         }
         if let Some(event) = &self.event {
-            put_field(buf, b"event", event.as_bytes());
+            put_field(buf, b"event: ", b"event:\n", event.as_bytes());
         }
         match &self.data {
-            Some(data) => {
-                for line in lines(data) {
-                    put_field(buf, b"data", line);
-                }
-            }
+            Some(data) => put_lines(buf, b"data: ", b"data:\n", data.as_bytes()),
             None if self.event.is_some() => buf.put_slice(b"data:\n"),
             None => {}
         }
@@ -297,17 +289,45 @@ fn put_decimal(buf: &mut BytesMut, mut n: u64) {
     buf.put_slice(&digits[i..]);
 }
 
-fn put_field(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
-    buf.put_slice(name);
+/// Writes `prefix`, `value` and LF, or just `empty` for an empty value.
+///
+/// `prefix` is the field name and `": "`: always one space, so a value that itself starts
+/// with a space keeps it, because the decoder strips exactly one. `empty` is the name and
+/// `":\n"`. Both are constants at every call, so inlined they become plain stores.
+#[inline(always)]
+fn put_field(buf: &mut BytesMut, prefix: &'static [u8], empty: &'static [u8], value: &[u8]) {
     if value.is_empty() {
-        buf.put_slice(b":\n");
+        buf.put_slice(empty);
     } else {
-        // Always one space: a value that itself starts with a space keeps it, because the
-        // decoder strips exactly one.
-        buf.put_slice(b": ");
+        buf.put_slice(prefix);
         buf.put_slice(value);
         buf.put_u8(b'\n');
     }
+}
+
+/// Writes each line of `text` (split as [`lines`] does) as its own field.
+///
+/// One search per line break; a line ended by LF is copied together with its LF, so a
+/// line costs one copy of the text beside the constant prefix.
+#[inline(always)]
+fn put_lines(buf: &mut BytesMut, prefix: &'static [u8], empty: &'static [u8], text: &[u8]) {
+    let mut rest = text;
+    while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+        if rest[end] == b'\n' {
+            if end == 0 {
+                buf.put_slice(empty);
+            } else {
+                buf.put_slice(prefix);
+                buf.put_slice(&rest[..=end]);
+            }
+            rest = &rest[end + 1..];
+        } else {
+            put_field(buf, prefix, empty, &rest[..end]);
+            let crlf = rest.get(end + 1) == Some(&b'\n');
+            rest = &rest[end + 1 + usize::from(crlf)..];
+        }
+    }
+    put_field(buf, prefix, empty, rest);
 }
 
 /// Splits on CRLF, CR and LF, with CRLF as one break; `""` is one empty line.

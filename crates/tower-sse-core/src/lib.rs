@@ -9,6 +9,9 @@
 //!   the caller's `BytesMut` so one encoding can be shared by every receiver.
 //! - [`Decoder`]: incremental and exact to the WHATWG parsing rules, with bounded memory.
 //! - [`FrameBoundary`]: follows a stream and says where a heartbeat may be inserted.
+//! - The replay model: the [`EventLog`] trait (append, read after a cursor, with a typed
+//!   [`ReplayOutcome`] and a [`Retention`] policy) and [`MemoryLog`], the bounded in-memory
+//!   log. `MemoryLog` reads time only through an injectable [`Clock`].
 //!
 //! # Example
 //!
@@ -33,9 +36,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod boundary;
+mod clock;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod decode;
 mod event;
+mod memory;
+mod replay;
+mod retention;
 
 pub use boundary::{FrameBoundary, Position};
+pub use clock::{Clock, ManualClock, StdClock};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
 pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};
+pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
+pub use replay::{EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
+pub use retention::{DEFAULT_MAX_EVENTS, Retention};
