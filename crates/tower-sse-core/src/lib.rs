@@ -1,7 +1,8 @@
 //! Sans-IO building blocks for [Server-Sent Events].
 //!
-//! This crate does no I/O and reads no clock; it depends on `bytes` and `memchr` only (plus
-//! `serde_json` behind the `json` feature). The `tower-sse` crate builds the tower layer on it;
+//! This crate does no I/O, and its logic reads time only through the [`Clock`] it is given
+//! (the default [`StdClock`] reads `Instant::now`); it depends on `bytes` and `memchr` only
+//! (plus `serde_json` behind the `json` feature). The `tower-sse` crate builds the tower layer on it;
 //! anyone who writes or reads event streams can use it directly.
 //!
 //! - [`Event`] and its encoder: fallible where the format demands it (CR, LF or NUL in an `id`

@@ -1,0 +1,165 @@
+//! [`ResponseFuture`]: recognises event streams and prepares their headers.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Response,
+    header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE},
+};
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use crate::{ResponseBody, layer::Config};
+
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const NO: HeaderValue = HeaderValue::from_static("no");
+
+pin_project! {
+    /// The response future of [`Sse`](crate::Sse).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        config: Option<Arc<Config>>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, config: Arc<Config>) -> Self {
+        Self {
+            inner,
+            config: Some(config),
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        let config = this
+            .config
+            .take()
+            .expect("ResponseFuture polled after completion");
+        if !is_event_stream(response.headers()) {
+            return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
+        }
+        prepare_headers(response.headers_mut(), &config);
+        Poll::Ready(Ok(
+            response.map(|body| ResponseBody::event_stream(body, config))
+        ))
+    }
+}
+
+/// Whether `Content-Type` is `text/event-stream`, with any parameters, in any case.
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    let bytes = value.as_bytes();
+    let essence = match bytes.iter().position(|&b| b == b';') {
+        Some(end) => &bytes[..end],
+        None => bytes,
+    };
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"text/event-stream")
+}
+
+/// Inserts the buffering-off headers where absent and drops `Content-Length`.
+///
+/// Nothing connection-specific is added, for either HTTP version: `Connection` and
+/// `Keep-Alive` are forbidden in HTTP/2 (RFC 9113, section 8.2.2), and on HTTP/1.1 keep-alive
+/// is already the default and is the server's (hyper's) to manage: `Connection` is hop-by-hop,
+/// so a handler-level header could only contradict what the connection really does.
+fn prepare_headers(headers: &mut HeaderMap, config: &Config) {
+    if config.cache_control {
+        headers.entry(CACHE_CONTROL).or_insert(NO_CACHE);
+    }
+    if config.accel_buffering {
+        headers.entry(X_ACCEL_BUFFERING).or_insert(NO);
+    }
+    // The layer adds frames, so any length the handler declared is wrong; without one, HTTP/1.1
+    // uses chunked encoding and HTTP/2 plain DATA frames.
+    headers.remove(CONTENT_LENGTH);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_type(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn recognises_event_streams() {
+        for value in [
+            "text/event-stream",
+            "Text/Event-Stream",
+            "TEXT/EVENT-STREAM",
+            "text/event-stream; charset=utf-8",
+            "text/event-stream;charset=utf-8",
+            " text/event-stream ",
+            "text/event-stream ; x=y",
+        ] {
+            assert!(is_event_stream(&with_type(value)), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for value in [
+            "text/plain",
+            "text/event-streams",
+            "text/event",
+            "application/json",
+            "text/html; a=text/event-stream",
+            "",
+        ] {
+            assert!(!is_event_stream(&with_type(value)), "{value:?}");
+        }
+        assert!(!is_event_stream(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn headers_only_where_absent() {
+        let mut headers = with_type("text/event-stream");
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("12"));
+        prepare_headers(&mut headers, &Config::default());
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+        assert_eq!(headers[X_ACCEL_BUFFERING], "no");
+        assert!(!headers.contains_key(CONTENT_LENGTH));
+        assert!(!headers.contains_key(http::header::CONNECTION));
+
+        let mut headers = with_type("text/event-stream");
+        let config = Config {
+            cache_control: false,
+            accel_buffering: false,
+            ..Config::default()
+        };
+        prepare_headers(&mut headers, &config);
+        assert_eq!(headers.len(), 1);
+    }
+}

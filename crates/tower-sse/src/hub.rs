@@ -1,0 +1,388 @@
+//! [`Hub`]: publish/subscribe over an [`EventLog`], with replay and bounded buffers.
+//!
+//! `publish(topic, event)` appends the event to the log, which assigns its id and encodes it
+//! once; the encoded [`Bytes`] then go to every live subscriber of the topic without another
+//! copy. `subscribe(topic, cursor)` replays what the log holds after the cursor (a client's
+//! `Last-Event-ID`) and then goes live, atomically: a per-topic lock is held across "append
+//! and fan out" and across "read the log and join the live feed", so no event falls between
+//! the two and none is sent twice, whatever publishers run concurrently.
+//!
+//! Live events reach subscribers through one bounded ring per topic
+//! ([`capacity`](Hub::capacity)); a subscriber that falls more than that far behind does not
+//! hold memory: it catches up from the log from the last id it delivered, and when the log no
+//! longer retains that position it gets a gap signal ([`GapSignal`]) followed by what the log
+//! still has. Memory per topic is the ring, whatever subscribers do.
+//!
+//! # Example
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use tower_sse::Hub;
+//! use tower_sse_core::Event;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = Hub::new();
+//! let first = hub.publish("news", &Event::new().data("one")).await?;
+//!
+//! // A client that saw `first` reconnects: it gets "two" from the log, then "three" live.
+//! hub.publish("news", &Event::new().data("two")).await?;
+//! let mut subscription = hub.subscribe("news", Some(first.id())).await?;
+//! hub.publish("news", &Event::new().data("three")).await?;
+//!
+//! let two = subscription.next().await.unwrap()?;
+//! assert!(two.ends_with(b"data: two\n\n"));
+//! let three = subscription.next().await.unwrap()?;
+//! assert!(three.ends_with(b"data: three\n\n"));
+//! # Ok(())
+//! # }
+//! ```
+
+mod subscription;
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::broadcast;
+use tower_sse_core::{Event, EventLog, LoggedEvent, MemoryLog, ReplayOutcome};
+
+pub use subscription::{Subscription, SubscriptionError};
+
+/// Live events buffered per topic before a slow subscriber has to catch up from the log.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Events replayed per subscribe or catch-up before the gap signal is sent instead.
+pub const DEFAULT_MAX_REPLAY: usize = 10_000;
+
+/// A publish/subscribe hub over an [`EventLog`]; cheap to clone (an `Arc` inside).
+pub struct Hub<L = MemoryLog> {
+    inner: Arc<Inner<L>>,
+}
+
+pub(crate) struct Inner<L> {
+    pub(crate) log: L,
+    topics: Mutex<HashMap<Box<str>, Arc<Topic>>>,
+    capacity: usize,
+    pub(crate) max_replay: usize,
+    pub(crate) gap: GapSignal,
+}
+
+/// One topic's live feed. The async lock makes "append + send" and "read + join" atomic with
+/// respect to each other; the sender exists only while someone subscribes.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) live: tokio::sync::Mutex<Option<broadcast::Sender<LoggedEvent>>>,
+}
+
+impl Hub<MemoryLog> {
+    /// A hub over a new [`MemoryLog`] with its default retention.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_log(MemoryLog::new())
+    }
+}
+
+impl Default for Hub<MemoryLog> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<L> Clone for Hub<L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<L> fmt::Debug for Hub<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("capacity", &self.inner.capacity)
+            .field("max_replay", &self.inner.max_replay)
+            .field("gap", &self.inner.gap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: EventLog> Hub<L> {
+    /// A hub over `log`.
+    #[must_use]
+    pub fn with_log(log: L) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                log,
+                topics: Mutex::new(HashMap::new()),
+                capacity: DEFAULT_CAPACITY,
+                max_replay: DEFAULT_MAX_REPLAY,
+                gap: GapSignal::default(),
+            }),
+        }
+    }
+
+    /// Sets how many live events each topic buffers for slow subscribers (default
+    /// [`DEFAULT_CAPACITY`]); past it a subscriber catches up from the log.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero, or if the hub has already been cloned.
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "hub capacity must be at least 1");
+        self.inner_mut().capacity = capacity;
+        self
+    }
+
+    /// Sets the most events replayed on subscribe or catch-up (default
+    /// [`DEFAULT_MAX_REPLAY`]); a client further behind gets the gap signal and goes live.
+    ///
+    /// # Panics
+    ///
+    /// If the hub has already been cloned.
+    #[must_use]
+    pub fn max_replay(mut self, events: usize) -> Self {
+        self.inner_mut().max_replay = events;
+        self
+    }
+
+    /// Sets how a subscriber is told that it missed events.
+    ///
+    /// # Panics
+    ///
+    /// If the hub has already been cloned.
+    #[must_use]
+    pub fn gap_signal(mut self, gap: GapSignal) -> Self {
+        self.inner_mut().gap = gap;
+        self
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner<L> {
+        Arc::get_mut(&mut self.inner).expect("configure a Hub before cloning it")
+    }
+
+    /// The log behind the hub.
+    pub fn log(&self) -> &L {
+        &self.inner.log
+    }
+
+    /// Appends `event` to `topic`'s log and sends it to the topic's live subscribers.
+    ///
+    /// The log assigns the id (an id set on `event` is replaced) and encodes the frame once;
+    /// every subscriber receives that same `Bytes`.
+    ///
+    /// # Errors
+    ///
+    /// The log's error; the event was then neither stored nor sent.
+    pub async fn publish(&self, topic: &str, event: &Event<'_>) -> Result<LoggedEvent, L::Error> {
+        let entry = self.topic(topic);
+        let result = {
+            let live = entry.live.lock().await;
+            let logged = self.inner.log.append(topic, event).await;
+            if let (Ok(logged), Some(sender)) = (&logged, live.as_ref()) {
+                // An error only means no receiver is left; the event is in the log.
+                let _ = sender.send(logged.clone());
+            }
+            logged
+        };
+        self.release(topic, entry);
+        result
+    }
+
+    /// Subscribes to `topic`: replays the events after `cursor` (the client's
+    /// `Last-Event-ID`), then goes live, with no gap and no duplicate in between.
+    ///
+    /// With no cursor (or an empty one) the subscription starts with the next live event. When
+    /// the cursor is not a position the log can resume from ([`ReplayOutcome::Gap`] or
+    /// [`ReplayOutcome::Unknown`]), or more than [`max_replay`](Self::max_replay) events
+    /// follow it, the subscription starts with the [`GapSignal`].
+    ///
+    /// # Errors
+    ///
+    /// The log's error while reading the replay.
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, L::Error> {
+        let entry = self.topic(topic);
+        let capacity = self.inner.capacity;
+        let cursor = cursor.filter(|c| !c.is_empty());
+        let (receiver, replay) = {
+            let mut live = entry.live.lock().await;
+            let replay = match cursor {
+                Some(cursor) => Some(self.inner.replay(topic, cursor).await?),
+                None => None,
+            };
+            let sender = live.get_or_insert_with(|| broadcast::channel(capacity).0);
+            (sender.subscribe(), replay)
+        };
+        Ok(Subscription::new(
+            Arc::clone(&self.inner),
+            topic.into(),
+            entry,
+            receiver,
+            cursor.map(Arc::from),
+            replay,
+        ))
+    }
+
+    fn topic(&self, name: &str) -> Arc<Topic> {
+        self.inner.topic(name)
+    }
+
+    fn release(&self, name: &str, topic: Arc<Topic>) {
+        self.inner.release(name, &topic);
+    }
+
+    /// Topics currently tracked: those with subscribers or a publish in flight.
+    pub fn topic_count(&self) -> usize {
+        self.inner
+            .topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl<L> Inner<L> {
+    fn topic(&self, name: &str) -> Arc<Topic> {
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(topic) = topics.get(name) {
+            return Arc::clone(topic);
+        }
+        let topic = Arc::new(Topic {
+            live: tokio::sync::Mutex::new(None),
+        });
+        topics.insert(name.into(), Arc::clone(&topic));
+        topic
+    }
+
+    /// Drops the topic's entry when nobody else holds it and nobody listens, so the map only
+    /// holds topics with subscribers (or a publish in flight).
+    pub(crate) fn release(&self, name: &str, topic: &Arc<Topic>) {
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        // The map and `topic` are the only holders: no subscription, no other call in flight,
+        // and nobody can take a new reference while the map is locked.
+        if Arc::strong_count(topic) == 2 {
+            let idle = match topic.live.try_lock() {
+                Ok(live) => live.as_ref().is_none_or(|s| s.receiver_count() == 0),
+                Err(_) => false,
+            };
+            if idle {
+                topics.remove(name);
+            }
+        }
+    }
+}
+
+impl<L: EventLog> Inner<L> {
+    /// Reads up to `max_replay` events after `cursor` and turns them into frames, with the
+    /// gap signal first where the client missed something. Caller holds the topic lock.
+    pub(crate) async fn replay(&self, topic: &str, cursor: &str) -> Result<Replayed, L::Error> {
+        let mut frames = Vec::new();
+        let mut last_id = None;
+        let mut outcome = None;
+        let mut cursor: Arc<str> = Arc::from(cursor);
+        let mut budget = self.max_replay;
+        loop {
+            let page = self
+                .log
+                .read_after(topic, Some(&cursor), budget.clamp(1, 1024))
+                .await?;
+            if outcome.is_none() {
+                if page.outcome.is_discontinuous() {
+                    frames.push(self.gap.frame(&page.outcome));
+                }
+                outcome = Some(page.outcome.clone());
+            }
+            budget = budget.saturating_sub(page.events.len());
+            for event in page.events {
+                let (id, frame) = event.into_parts();
+                frames.push(frame);
+                last_id = Some(Arc::clone(&id));
+                cursor = id;
+            }
+            if !page.has_more {
+                break;
+            }
+            if budget == 0 {
+                // Too far behind to replay: tell the client, and go live from here.
+                frames.push(self.gap.frame(&ReplayOutcome::gap(None)));
+                break;
+            }
+        }
+        Ok(Replayed {
+            outcome: outcome.unwrap_or(ReplayOutcome::Resumed),
+            frames,
+            last_id,
+        })
+    }
+}
+
+/// What a replay produced: frames to send before going live.
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    pub(crate) outcome: ReplayOutcome,
+    pub(crate) frames: Vec<Bytes>,
+    pub(crate) last_id: Option<Arc<str>>,
+}
+
+/// The in-band event that tells a client it missed events and should refetch its state.
+///
+/// It is an ordinary event with a configurable type (default `sse-gap`) and JSON data naming
+/// the reason, `{"reason":"gap"}` or `{"reason":"unknown-cursor"}`, and has no `id`, so the
+/// client's last event id is not moved by it. Listen for it with
+/// `source.addEventListener("sse-gap", refetch)`.
+#[derive(Clone, Debug)]
+pub struct GapSignal {
+    event_type: Cow<'static, str>,
+}
+
+impl Default for GapSignal {
+    fn default() -> Self {
+        Self {
+            event_type: Cow::Borrowed("sse-gap"),
+        }
+    }
+}
+
+impl GapSignal {
+    /// A gap signal sent as an event of type `event_type`.
+    ///
+    /// # Errors
+    ///
+    /// If `event_type` contains CR, LF or NUL.
+    pub fn new(
+        event_type: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, tower_sse_core::EventError> {
+        let event_type = event_type.into();
+        Event::new().event(&*event_type)?;
+        Ok(Self { event_type })
+    }
+
+    /// The event type the signal is sent as.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The encoded signal for `outcome`.
+    pub(crate) fn frame(&self, outcome: &ReplayOutcome) -> Bytes {
+        let reason = match outcome {
+            ReplayOutcome::Unknown(_) => r#"{"reason":"unknown-cursor"}"#,
+            _ => r#"{"reason":"gap"}"#,
+        };
+        let mut buf = BytesMut::new();
+        Event::new()
+            .event(&*self.event_type)
+            .expect("validated in GapSignal::new")
+            .data(reason)
+            .encode(&mut buf);
+        buf.freeze()
+    }
+}

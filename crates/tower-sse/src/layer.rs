@@ -1,0 +1,302 @@
+//! [`SseLayer`] and the configuration it shares with every response.
+
+use std::{
+    borrow::Cow,
+    collections::hash_map::RandomState,
+    hash::BuildHasher,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use tower_layer::Layer;
+use tower_sse_core::{Event, encode_comment, encode_retry};
+
+use crate::{ShutdownSignal, Sse};
+
+/// The default [`SseLayer::heartbeat`] interval: 15 seconds, as the WHATWG standard suggests.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The default [`SseLayer::coalesce_limit`]: 32 KiB.
+pub const DEFAULT_COALESCE_LIMIT: usize = 32 * 1024;
+
+/// A [`Layer`] that makes `text/event-stream` responses proxy-safe and long-lived.
+///
+/// See the [crate documentation](crate) for what it does to a response. Every builder method
+/// takes and returns the layer; the defaults are: heartbeat every 15 s with an empty comment
+/// (`:\n\n`), no `retry` hint, both headers on, no shutdown signal, no lifetime limit,
+/// coalescing up to 32 KiB.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sse::SseLayer;
+///
+/// let layer = SseLayer::new()
+///     .heartbeat(Duration::from_secs(20))
+///     .heartbeat_comment("keep-alive")
+///     .retry(Duration::from_secs(3))
+///     .max_lifetime(Duration::from_secs(3600), Duration::from_secs(300));
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct SseLayer {
+    config: Arc<Config>,
+}
+
+impl SseLayer {
+    /// A layer with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends a heartbeat comment when the inner body has sent nothing for `interval`.
+    ///
+    /// The timer restarts on every frame written to the client, and a heartbeat is only ever
+    /// inserted between events. A zero interval turns heartbeats off, like
+    /// [`no_heartbeat`](Self::no_heartbeat).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.config_mut().heartbeat = (!interval.is_zero()).then_some(interval);
+        self
+    }
+
+    /// Sends no heartbeats. The stream is still primed.
+    pub fn no_heartbeat(mut self) -> Self {
+        self.config_mut().heartbeat = None;
+        self
+    }
+
+    /// The text of the heartbeat comment (default empty, giving `:\n\n`).
+    ///
+    /// The same comment primes the stream when no [`retry`](Self::retry) hint is set. Line
+    /// breaks in `text` start new comment lines, so it can never end an event.
+    pub fn heartbeat_comment(mut self, text: impl Into<Cow<'static, str>>) -> Self {
+        let mut frame = BytesMut::new();
+        encode_comment(&text.into(), &mut frame);
+        let config = self.config_mut();
+        config.heartbeat_frame = frame.freeze();
+        config.refresh_priming();
+        self
+    }
+
+    /// Writes `retry: <milliseconds>` as the first frame of every stream, setting how long the
+    /// client waits before it reconnects.
+    pub fn retry(mut self, delay: Duration) -> Self {
+        let config = self.config_mut();
+        config.retry = Some(delay);
+        config.refresh_priming();
+        self
+    }
+
+    /// Whether to insert `Cache-Control: no-cache` when the response has no `Cache-Control`
+    /// (default `true`).
+    pub fn cache_control(mut self, enabled: bool) -> Self {
+        self.config_mut().cache_control = enabled;
+        self
+    }
+
+    /// Whether to insert `X-Accel-Buffering: no` when the response has no such header
+    /// (default `true`); nginx buffers responses unless told not to.
+    pub fn accel_buffering(mut self, enabled: bool) -> Self {
+        self.config_mut().accel_buffering = enabled;
+        self
+    }
+
+    /// Ends every open event stream at its next event boundary once `signal` is triggered.
+    pub fn shutdown(mut self, signal: ShutdownSignal) -> Self {
+        self.config_mut().shutdown = Some(signal);
+        self
+    }
+
+    /// An event written just before the layer ends a stream, on shutdown or at the end of its
+    /// [`max_lifetime`](Self::max_lifetime) (for example, one telling the client to reconnect
+    /// elsewhere). Streams that the handler ends itself do not get it.
+    pub fn final_event(mut self, event: Event<'_>) -> Self {
+        self.config_mut().final_event = Some(event.to_bytes());
+        self
+    }
+
+    /// Ends each stream at its next event boundary once it has been open for a duration
+    /// picked between `lifetime - jitter` and `lifetime`, so that long-lived clients are
+    /// spread over servers again and do not all reconnect at the same moment.
+    ///
+    /// The client's `EventSource` reconnects on its own after its `retry` delay.
+    pub fn max_lifetime(mut self, lifetime: Duration, jitter: Duration) -> Self {
+        self.config_mut().max_lifetime = Some(Lifetime {
+            lifetime,
+            jitter: jitter.min(lifetime),
+            seed: RandomState::new(),
+        });
+        self
+    }
+
+    /// The most bytes gathered into one body frame (default 32 KiB).
+    ///
+    /// When the inner body has several frames ready at once, the layer joins them into one
+    /// frame, which saves a write and a chunk header per event. It only takes frames that are
+    /// already ready: an event is never held back to wait for the next one. A frame may
+    /// exceed the limit by at most one inner frame. `0` turns coalescing off.
+    pub fn coalesce_limit(mut self, bytes: usize) -> Self {
+        self.config_mut().coalesce_limit = bytes;
+        self
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+}
+
+impl<S> Layer<S> for SseLayer {
+    type Service = Sse<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Sse::from_config(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Everything an event-stream response needs from the layer, shared by an `Arc`.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) heartbeat_frame: Bytes,
+    pub(crate) retry: Option<Duration>,
+    /// The first frame of every stream: the `retry` hint, or else the heartbeat comment.
+    pub(crate) priming_frame: Bytes,
+    pub(crate) cache_control: bool,
+    pub(crate) accel_buffering: bool,
+    pub(crate) shutdown: Option<ShutdownSignal>,
+    pub(crate) final_event: Option<Bytes>,
+    pub(crate) max_lifetime: Option<Lifetime>,
+    pub(crate) coalesce_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let heartbeat_frame = tower_sse_core::HEARTBEAT;
+        Self {
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            priming_frame: heartbeat_frame.clone(),
+            heartbeat_frame,
+            retry: None,
+            cache_control: true,
+            accel_buffering: true,
+            shutdown: None,
+            final_event: None,
+            max_lifetime: None,
+            coalesce_limit: DEFAULT_COALESCE_LIMIT,
+        }
+    }
+}
+
+impl Config {
+    fn refresh_priming(&mut self) {
+        self.priming_frame = match self.retry {
+            Some(delay) => {
+                let mut frame = BytesMut::new();
+                encode_retry(delay, &mut frame);
+                frame.freeze()
+            }
+            None => self.heartbeat_frame.clone(),
+        };
+    }
+
+    /// Whether a stream needs a timer at all.
+    pub(crate) fn needs_timer(&self) -> bool {
+        self.heartbeat.is_some() || self.max_lifetime.is_some()
+    }
+}
+
+/// A maximum stream lifetime with jitter.
+#[derive(Clone, Debug)]
+pub(crate) struct Lifetime {
+    lifetime: Duration,
+    jitter: Duration,
+    /// Keyed per layer at random, so that hashing a counter spreads streams without a `rand`
+    /// dependency.
+    seed: RandomState,
+}
+
+impl Lifetime {
+    /// The lifetime of the next stream, in `[lifetime - jitter, lifetime]`.
+    pub(crate) fn pick(&self) -> Duration {
+        static STREAMS: AtomicU64 = AtomicU64::new(0);
+        let jitter = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
+        if jitter == 0 {
+            return self.lifetime;
+        }
+        let n = STREAMS.fetch_add(1, Ordering::Relaxed);
+        let cut = self.seed.hash_one(n) % jitter.saturating_add(1);
+        self.lifetime - Duration::from_nanos(cut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priming_is_the_retry_hint_or_the_comment() {
+        let layer = SseLayer::new();
+        assert_eq!(&layer.config.priming_frame[..], b":\n\n");
+        let layer = layer.heartbeat_comment("hi");
+        assert_eq!(&layer.config.priming_frame[..], b":hi\n\n");
+        assert_eq!(&layer.config.heartbeat_frame[..], b":hi\n\n");
+        let layer = layer.retry(Duration::from_millis(2500));
+        assert_eq!(&layer.config.priming_frame[..], b"retry: 2500\n\n");
+        // Setting the comment after the retry hint keeps the hint.
+        let layer = layer.heartbeat_comment("x\ny");
+        assert_eq!(&layer.config.priming_frame[..], b"retry: 2500\n\n");
+        assert_eq!(&layer.config.heartbeat_frame[..], b":x\n:y\n\n");
+    }
+
+    #[test]
+    fn zero_heartbeat_is_off() {
+        assert_eq!(SseLayer::new().config.heartbeat, Some(DEFAULT_HEARTBEAT));
+        assert_eq!(
+            SseLayer::new().heartbeat(Duration::ZERO).config.heartbeat,
+            None
+        );
+        assert_eq!(SseLayer::new().no_heartbeat().config.heartbeat, None);
+    }
+
+    #[test]
+    fn builders_do_not_change_clones() {
+        let a = SseLayer::new();
+        let b = a.clone().cache_control(false);
+        assert!(a.config.cache_control);
+        assert!(!b.config.cache_control);
+    }
+
+    #[test]
+    fn lifetimes_stay_in_range_and_spread() {
+        let lifetime = Lifetime {
+            lifetime: Duration::from_secs(100),
+            jitter: Duration::from_secs(10),
+            seed: RandomState::new(),
+        };
+        let picks: Vec<_> = (0..1000).map(|_| lifetime.pick()).collect();
+        assert!(
+            picks
+                .iter()
+                .all(|d| (Duration::from_secs(90)..=Duration::from_secs(100)).contains(d))
+        );
+        let spread = picks
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*picks.iter().min().unwrap());
+        assert!(
+            spread > Duration::from_secs(5),
+            "picks barely spread: {spread:?}"
+        );
+
+        let exact = Lifetime {
+            jitter: Duration::ZERO,
+            ..lifetime
+        };
+        assert_eq!(exact.pick(), Duration::from_secs(100));
+    }
+}

@@ -1,0 +1,74 @@
+//! [`Sse`]: the service that [`SseLayer`](crate::SseLayer) wraps around yours.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::{ResponseBody, ResponseFuture, SseLayer, layer::Config};
+
+/// Middleware that gives `text/event-stream` responses headers, priming, heartbeats, a retry
+/// hint and graceful shutdown, and passes every other response through untouched.
+///
+/// Build it with [`SseLayer`], or with [`Sse::new`] for the default configuration. See the
+/// [crate documentation](crate) for details.
+#[derive(Clone, Debug)]
+pub struct Sse<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> Sse<S> {
+    /// Wraps `inner` with the default configuration (see [`SseLayer::new`]).
+    pub fn new(inner: S) -> Self {
+        Self::from_config(inner, Arc::default())
+    }
+
+    pub(crate) fn from_config(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// A layer with the default configuration, to configure further.
+    pub fn layer() -> SseLayer {
+        SseLayer::new()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Sse<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config))
+    }
+}

@@ -1,0 +1,391 @@
+//! [`EventStream`]: the body of an event-stream response, as the layer rewrites it.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tower_sse_core::FrameBoundary;
+
+use crate::{
+    ShutdownSignal,
+    alarm::{Alarm, Alarms},
+    layer::Config,
+};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// `bom_seen` once the start of the stream has been checked for a byte order mark.
+const BOM_CHECKED: u8 = u8::MAX;
+/// The most inner frames joined into one, so that a body yielding empty frames forever cannot
+/// keep the connection task busy.
+const MAX_JOINED_FRAMES: usize = 1024;
+
+/// Where an event stream is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Nothing written yet: the priming frame goes first.
+    Priming,
+    /// Forwarding the inner body, with heartbeats while it is idle.
+    Live,
+    /// Asked to end (shutdown or lifetime) while inside an event: forwarding up to the end of
+    /// that event.
+    Draining,
+    /// At an event boundary and asked to end: the final event, if any, then the end.
+    Closing,
+    Done,
+}
+
+pin_project! {
+    /// The inner body of an event stream, with priming, heartbeats and a managed end.
+    pub(crate) struct EventStream<B> {
+        #[pin]
+        inner: B,
+        config: Arc<Config>,
+        alarms: Option<Pin<Box<Alarms>>>,
+        // Follows every byte written to the client, injected frames included.
+        tracker: FrameBoundary,
+        phase: Phase,
+        // How many bytes of a byte order mark the inner body has sent (and the layer held
+        // back) so far, or `BOM_CHECKED`.
+        bom_seen: u8,
+        inner_done: bool,
+        // A non-data frame (trailers) that arrived behind data still to be written.
+        stashed: Option<Box<Frame<Bytes>>>,
+    }
+}
+
+impl<B> EventStream<B> {
+    pub(crate) fn new(inner: B, config: Arc<Config>) -> Self {
+        Self {
+            inner,
+            config,
+            alarms: None,
+            tracker: FrameBoundary::new(),
+            phase: Phase::Priming,
+            bom_seen: 0,
+            inner_done: false,
+            stashed: None,
+        }
+    }
+
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.phase == Phase::Done
+    }
+}
+
+impl<B: Body<Data = Bytes>> EventStream<B> {
+    pub(crate) fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        loop {
+            match *this.phase {
+                Phase::Priming => {
+                    *this.alarms = Alarms::new(this.config);
+                    *this.phase = if shutdown_triggered(this.config) {
+                        Phase::Draining
+                    } else {
+                        Phase::Live
+                    };
+                    return Poll::Ready(Some(Ok(write(this.tracker, &this.config.priming_frame))));
+                }
+                Phase::Live | Phase::Draining => {}
+                Phase::Closing => {
+                    *this.phase = Phase::Done;
+                    if let Some(event) = &this.config.final_event {
+                        return Poll::Ready(Some(Ok(write(this.tracker, event))));
+                    }
+                    continue;
+                }
+                Phase::Done => return Poll::Ready(None),
+            }
+
+            if let Some(frame) = this.stashed.take() {
+                return Poll::Ready(Some(Ok(*frame)));
+            }
+            if *this.inner_done {
+                *this.phase = Phase::Done;
+                continue;
+            }
+            if *this.phase == Phase::Live && shutdown_triggered(this.config) {
+                *this.phase = Phase::Draining;
+            }
+            if *this.phase == Phase::Draining && this.tracker.is_between_events() {
+                *this.phase = Phase::Closing;
+                continue;
+            }
+
+            let mut joined = Joined::default();
+            let stop = loop {
+                let frame = match this.inner.as_mut().poll_frame(cx) {
+                    Poll::Pending => break Stop::Pending,
+                    Poll::Ready(None) => {
+                        *this.inner_done = true;
+                        break Stop::Changed;
+                    }
+                    // The connection is dropped on error; what was gathered goes with it.
+                    Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                    Poll::Ready(Some(Ok(frame))) => frame,
+                };
+                let mut data = match frame.into_data() {
+                    Ok(data) => strip_bom(this.bom_seen, data),
+                    Err(frame) => {
+                        *this.stashed = Some(Box::new(frame));
+                        break Stop::Changed;
+                    }
+                };
+                if *this.phase == Phase::Draining {
+                    if let Some(end) = observe_to_boundary(this.tracker, &data) {
+                        data.truncate(end);
+                        joined.push(data);
+                        *this.phase = Phase::Closing;
+                        break Stop::Changed;
+                    }
+                } else {
+                    this.tracker.observe(&data);
+                }
+                joined.push(data);
+                if joined.len >= this.config.coalesce_limit.max(1) {
+                    break Stop::Full;
+                }
+                joined.frames += 1;
+                if joined.frames >= MAX_JOINED_FRAMES {
+                    break Stop::Full;
+                }
+            };
+
+            if let Some(data) = joined.finish() {
+                if let Some(alarms) = this.alarms.as_mut() {
+                    if alarms.as_mut().on_frame() && *this.phase == Phase::Live {
+                        *this.phase = Phase::Draining;
+                    }
+                }
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            match stop {
+                Stop::Changed => continue,
+                Stop::Full => {
+                    // Only empty frames so far: yield to other tasks, then go on.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Stop::Pending => {}
+            }
+
+            // The inner body is idle.
+            let Some(alarms) = this.alarms.as_mut() else {
+                return Poll::Pending;
+            };
+            match alarms.as_mut().poll_alarm(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Alarm::Shutdown | Alarm::LifetimeOver) => {
+                    if *this.phase == Phase::Live {
+                        *this.phase = Phase::Draining;
+                    }
+                }
+                Poll::Ready(Alarm::Heartbeat) if *this.phase == Phase::Draining => {
+                    // The handler has been silent inside an event for a whole interval while
+                    // the stream should end: end it here. Clients discard an unterminated
+                    // event, so nothing half-built is dispatched, and the final event is not
+                    // sent (it would merge into the open one).
+                    *this.phase = Phase::Done;
+                }
+                Poll::Ready(Alarm::Heartbeat) => {
+                    // Mid-event a blank line would dispatch a half-built event: skip this
+                    // beat (the timer is re-armed) and wait for the handler.
+                    if this.tracker.is_between_events() {
+                        return Poll::Ready(Some(Ok(write(
+                            this.tracker,
+                            &this.config.heartbeat_frame,
+                        ))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shutdown_triggered(config: &Config) -> bool {
+    config
+        .shutdown
+        .as_ref()
+        .is_some_and(ShutdownSignal::is_triggered)
+}
+
+/// A frame the layer writes itself, observed like every other byte.
+fn write(tracker: &mut FrameBoundary, frame: &Bytes) -> Frame<Bytes> {
+    tracker.observe(frame);
+    Frame::data(frame.clone())
+}
+
+/// Why gathering ready frames stopped.
+enum Stop {
+    /// The inner body has nothing more now.
+    Pending,
+    /// The inner body ended, sent a non-data frame, or the drain reached an event boundary.
+    Changed,
+    /// The gathered frame is as large as allowed.
+    Full,
+}
+
+/// Ready data frames joined into one, copying only when there is more than one.
+#[derive(Default)]
+struct Joined {
+    first: Option<Bytes>,
+    buf: Option<BytesMut>,
+    len: usize,
+    frames: usize,
+}
+
+impl Joined {
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        if let Some(buf) = &mut self.buf {
+            buf.extend_from_slice(&data);
+        } else if let Some(first) = self.first.take() {
+            // Start small and let the buffer double: a couple of ready events should not cost
+            // a full-size allocation.
+            let mut buf = BytesMut::with_capacity(self.len.max(4096));
+            buf.extend_from_slice(&first);
+            buf.extend_from_slice(&data);
+            self.buf = Some(buf);
+        } else {
+            self.first = Some(data);
+        }
+    }
+
+    fn finish(self) -> Option<Bytes> {
+        match self.buf {
+            Some(buf) => Some(buf.freeze()),
+            None => self.first,
+        }
+    }
+}
+
+/// Drops a byte order mark at the start of the inner body.
+///
+/// A client strips one BOM at the very start of the stream only. After the priming frame the
+/// handler's BOM is no longer at the start, so a client would read it as part of the first
+/// field name and lose that field. Bytes that might begin a BOM are held back until it is
+/// clear whether they do.
+fn strip_bom(seen: &mut u8, data: Bytes) -> Bytes {
+    if *seen == BOM_CHECKED {
+        return data;
+    }
+    let held = usize::from(*seen);
+    let rest = &BOM[held..];
+    let n = rest.len().min(data.len());
+    if data[..n] == rest[..n] {
+        if n == rest.len() {
+            *seen = BOM_CHECKED;
+            return data.slice(n..);
+        }
+        *seen += n as u8; // n < 3
+        return Bytes::new();
+    }
+    *seen = BOM_CHECKED;
+    if held == 0 {
+        return data;
+    }
+    // What was held back was not a BOM after all: give it back.
+    let mut joined = BytesMut::with_capacity(held + data.len());
+    joined.extend_from_slice(&BOM[..held]);
+    joined.extend_from_slice(&data);
+    joined.freeze()
+}
+
+/// Observes `data` up to the first point where the stream is between events, returning the
+/// length of that prefix, or observes all of it and returns `None`.
+fn observe_to_boundary(tracker: &mut FrameBoundary, data: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while let Some(offset) = data[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        let end = start + offset + 1;
+        tracker.observe(&data[start..end]);
+        start = end;
+        if tracker.is_between_events() {
+            return Some(end);
+        }
+    }
+    tracker.observe(&data[start..]);
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip_all(chunks: &[&'static [u8]]) -> Vec<u8> {
+        let mut seen = 0;
+        let mut out = Vec::new();
+        for chunk in chunks {
+            out.extend_from_slice(&strip_bom(&mut seen, Bytes::from_static(chunk)));
+        }
+        out
+    }
+
+    #[test]
+    fn bom_is_stripped_in_any_chunking() {
+        assert_eq!(strip_all(&[b"\xEF\xBB\xBFdata: a\n\n"]), b"data: a\n\n");
+        assert_eq!(strip_all(&[b"\xEF", b"\xBB", b"\xBFdata"]), b"data");
+        assert_eq!(strip_all(&[b"", b"\xEF\xBB", b"", b"\xBF", b"x"]), b"x");
+        // Only one BOM, only at the start.
+        assert_eq!(strip_all(&[b"\xEF\xBB\xBF\xEF\xBB\xBF"]), b"\xEF\xBB\xBF");
+        assert_eq!(strip_all(&[b"x", b"\xEF\xBB\xBF"]), b"x\xEF\xBB\xBF");
+    }
+
+    #[test]
+    fn a_false_bom_prefix_is_given_back() {
+        assert_eq!(strip_all(&[b"\xEF\xBB", b"x"]), b"\xEF\xBBx");
+        assert_eq!(strip_all(&[b"\xEF", b"\xBBx"]), b"\xEF\xBBx");
+        assert_eq!(strip_all(&[b"data"]), b"data");
+    }
+
+    #[test]
+    fn boundary_is_found_inside_a_frame() {
+        let mut tracker = FrameBoundary::new();
+        tracker.observe(b"data: a");
+        assert_eq!(
+            observe_to_boundary(&mut tracker, b"bc\n\ndata: next\n\n"),
+            Some(4)
+        );
+        assert!(tracker.is_between_events());
+
+        let mut tracker = FrameBoundary::new();
+        tracker.observe(b"data: a\r");
+        assert_eq!(observe_to_boundary(&mut tracker, b"\n\r\ndata: b"), Some(2));
+
+        let mut tracker = FrameBoundary::new();
+        tracker.observe(b"data: a\n");
+        assert_eq!(observe_to_boundary(&mut tracker, b"data: b\n"), None);
+        assert!(!tracker.is_between_events());
+    }
+
+    #[test]
+    fn joined_copies_only_for_two_or_more() {
+        let one = Bytes::from_static(b"abc");
+        let mut joined = Joined::default();
+        joined.push(one.clone());
+        let out = joined.finish().unwrap();
+        assert_eq!(
+            out.as_ptr(),
+            one.as_ptr(),
+            "a single frame is passed on as is"
+        );
+
+        let mut joined = Joined::default();
+        joined.push(Bytes::from_static(b"ab"));
+        joined.push(Bytes::new());
+        joined.push(Bytes::from_static(b"cd"));
+        assert_eq!(joined.len, 4);
+        assert_eq!(&joined.finish().unwrap()[..], b"abcd");
+        assert_eq!(Joined::default().finish(), None);
+    }
+}
