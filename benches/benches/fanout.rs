@@ -30,21 +30,26 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Reads `events` frames (one event each) from a subscriber's body; returns the bytes read.
+async fn drain<B>(mut body: B, events: usize) -> usize
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let mut bytes = 0;
+    for _ in 0..events {
+        let frame = body.frame().await.unwrap().unwrap();
+        bytes += frame.data_ref().map_or(0, |d| d.len());
+    }
+    bytes
+}
+
 async fn hub_run(subscribers: usize, events: usize) -> Duration {
     let hub = Hub::new().capacity(events.max(16));
     let mut tasks = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let mut body = hub.subscribe("bench", None).await.unwrap();
-        tasks.push(tokio::spawn(async move {
-            let mut seen = 0;
-            let mut bytes = 0;
-            while seen < events {
-                let frame = body.frame().await.unwrap().unwrap();
-                bytes += frame.data_ref().map_or(0, |d| d.len());
-                seen += 1;
-            }
-            bytes
-        }));
+        let body = hub.subscribe("bench", None).await.unwrap();
+        tasks.push(tokio::spawn(drain(body, events)));
     }
     let event = Event::new().event("update").unwrap().data(DATA);
     let started = Instant::now();
@@ -73,17 +78,8 @@ async fn broadcast_axum_run(subscribers: usize, events: usize) -> Duration {
                 .data(&*data);
             Some((Ok::<_, Infallible>(event), receiver))
         });
-        let mut body = sse::Sse::new(events_stream).into_response().into_body();
-        tasks.push(tokio::spawn(async move {
-            let mut seen = 0;
-            let mut bytes = 0;
-            while seen < events {
-                let frame = body.frame().await.unwrap().unwrap();
-                bytes += frame.data_ref().map_or(0, |d| d.len());
-                seen += 1;
-            }
-            bytes
-        }));
+        let body = sse::Sse::new(events_stream).into_response().into_body();
+        tasks.push(tokio::spawn(drain(body, events)));
     }
     let data: Arc<str> = Arc::from(DATA);
     let started = Instant::now();
