@@ -144,6 +144,22 @@ impl SseLayer {
         self
     }
 
+    /// The query parameter read as the last event id when the `Last-Event-ID` header is
+    /// absent (default `lastEventId`), for clients that cannot set headers; `None` reads the
+    /// header only.
+    pub fn last_event_id_query(mut self, name: Option<&'static str>) -> Self {
+        self.config_mut().last_event_id_query = name;
+        self
+    }
+
+    /// The longest last event id accepted, in bytes (default
+    /// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`](crate::DEFAULT_MAX_LAST_EVENT_ID_LEN)); a longer one
+    /// is [`ClientCursor::Invalid`](crate::ClientCursor::Invalid).
+    pub fn max_last_event_id_len(mut self, bytes: usize) -> Self {
+        self.config_mut().max_last_event_id_len = bytes;
+        self
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
@@ -171,6 +187,8 @@ pub(crate) struct Config {
     pub(crate) final_event: Option<Bytes>,
     pub(crate) max_lifetime: Option<Lifetime>,
     pub(crate) coalesce_limit: usize,
+    pub(crate) last_event_id_query: Option<&'static str>,
+    pub(crate) max_last_event_id_len: usize,
 }
 
 impl Default for Config {
@@ -187,6 +205,8 @@ impl Default for Config {
             final_event: None,
             max_lifetime: None,
             coalesce_limit: DEFAULT_COALESCE_LIMIT,
+            last_event_id_query: Some("lastEventId"),
+            max_last_event_id_len: crate::DEFAULT_MAX_LAST_EVENT_ID_LEN,
         }
     }
 }

@@ -141,6 +141,7 @@ mod alarm;
 mod body;
 mod future;
 mod hub;
+mod last_event_id;
 mod layer;
 mod service;
 mod shutdown;
@@ -150,6 +151,9 @@ pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use hub::{
     DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, GapSignal, Hub, Subscription, SubscriptionError,
+};
+pub use last_event_id::{
+    ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId, LAST_EVENT_ID, LastEventId,
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, SseLayer};
 pub use service::Sse;

@@ -10,7 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::{ResponseBody, ResponseFuture, SseLayer, layer::Config};
+use crate::{ClientCursor, ResponseBody, ResponseFuture, SseLayer, layer::Config};
 
 /// Middleware that gives `text/event-stream` responses headers, priming, heartbeats, a retry
 /// hint and graceful shutdown, and passes every other response through untouched.
@@ -68,7 +68,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let cursor = ClientCursor::from_parts(
+            req.headers(),
+            req.uri(),
+            self.config.last_event_id_query,
+            self.config.max_last_event_id_len,
+        );
+        if cursor != ClientCursor::Absent {
+            req.extensions_mut().insert(cursor);
+        }
         ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config))
     }
 }
