@@ -15,37 +15,51 @@ use http::{
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::{ResponseBody, layer::Config};
+use crate::{ClientCursor, ResponseBody, layer::Config, replay::ReplayPrefix};
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const NO: HeaderValue = HeaderValue::from_static("no");
 
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
 pin_project! {
     /// The response future of [`Sse`](crate::Sse).
-    pub struct ResponseFuture<F> {
+    ///
+    /// `B` is the inner response's body type. With [`SseLayer::replay`](crate::SseLayer::replay)
+    /// and a request carrying a last event id, the future also reads the log once the inner
+    /// response is known to be an event stream, before it returns the response.
+    pub struct ResponseFuture<F, B> {
         #[pin]
         inner: F,
         config: Option<Arc<Config>>,
+        resume: Option<(String, ClientCursor)>,
+        replaying: Option<(Response<B>, BoxFuture<ReplayPrefix>)>,
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, config: Arc<Config>) -> Self {
+impl<F, B> ResponseFuture<F, B> {
+    pub(crate) fn new(
+        inner: F,
+        config: Arc<Config>,
+        resume: Option<(String, ClientCursor)>,
+    ) -> Self {
         Self {
             inner,
             config: Some(config),
+            resume,
+            replaying: None,
         }
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body<Data = Bytes>,
@@ -54,6 +68,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some((_, fetch)) = this.replaying.as_mut() {
+            let mut prefix = ready!(fetch.as_mut().poll(cx));
+            let (mut response, _) = this.replaying.take().expect("checked above");
+            let config = this.config.take().expect("kept for the replay");
+            for (name, value) in prefix.headers.drain(..) {
+                response.headers_mut().insert(name, value);
+            }
+            return Poll::Ready(Ok(
+                response.map(|body| ResponseBody::event_stream(body, config, Some(prefix)))
+            ));
+        }
         let mut response = ready!(this.inner.poll(cx))?;
         let config = this
             .config
@@ -63,8 +88,29 @@ where
             return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
         }
         prepare_headers(response.headers_mut(), &config);
+        if let Some((key, cursor)) = this.resume.take() {
+            // The handler's live source is open by now, so the replay read here reaches at
+            // least as far as where the live body starts: no gap, and the overlap is
+            // dropped by id in the body.
+            let mut fetch = config.replay.fetch(key, cursor);
+            match fetch.as_mut().poll(cx) {
+                Poll::Ready(mut prefix) => {
+                    for (name, value) in prefix.headers.drain(..) {
+                        response.headers_mut().insert(name, value);
+                    }
+                    return Poll::Ready(Ok(
+                        response.map(|body| ResponseBody::event_stream(body, config, Some(prefix)))
+                    ));
+                }
+                Poll::Pending => {
+                    *this.config = Some(config);
+                    *this.replaying = Some((response, fetch));
+                    return Poll::Pending;
+                }
+            }
+        }
         Poll::Ready(Ok(
-            response.map(|body| ResponseBody::event_stream(body, config))
+            response.map(|body| ResponseBody::event_stream(body, config, None))
         ))
     }
 }

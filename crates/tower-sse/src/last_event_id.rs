@@ -226,9 +226,15 @@ mod tests {
 
     #[test]
     fn header_first_then_query() {
-        assert_eq!(cursor(Some(b"7"), "/e?lastEventId=9").log_cursor(), Some("7"));
+        assert_eq!(
+            cursor(Some(b"7"), "/e?lastEventId=9").log_cursor(),
+            Some("7")
+        );
         assert_eq!(cursor(None, "/e?a=1&lastEventId=9").log_cursor(), Some("9"));
-        assert_eq!(cursor(None, "/e?lastEventId=a%2Fb+c").log_cursor(), Some("a/b c"));
+        assert_eq!(
+            cursor(None, "/e?lastEventId=a%2Fb+c").log_cursor(),
+            Some("a/b c")
+        );
         assert_eq!(cursor(None, "/e?x=1"), ClientCursor::Absent);
         assert_eq!(cursor(None, "/e"), ClientCursor::Absent);
         assert_eq!(cursor(Some(b""), "/e"), ClientCursor::Absent);

@@ -12,10 +12,11 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
+use http::request::Parts;
 use tower_layer::Layer;
-use tower_sse_core::{Event, encode_comment, encode_retry};
+use tower_sse_core::{Event, EventLog, encode_comment, encode_retry};
 
-use crate::{ShutdownSignal, Sse};
+use crate::{GapPolicy, ShutdownSignal, Sse, replay::ReplayConfig};
 
 /// The default [`SseLayer::heartbeat`] interval: 15 seconds, as the WHATWG standard suggests.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -160,6 +161,48 @@ impl SseLayer {
         self
     }
 
+    /// Resumes event streams from `log` when the client sends a last event id.
+    ///
+    /// For a request carrying a valid `Last-Event-ID` (or the query fallback), once the handler
+    /// has answered with an event stream, the layer reads the events after that id from the
+    /// stream's topic ([`stream_key`](Self::stream_key)), sends them right after the priming
+    /// frame, and then the handler's live body, dropping live events whose id was just
+    /// replayed. At most [`max_replay`](Self::max_replay) events are replayed; a client
+    /// further behind, a cursor the log does not know (or an invalid value), or a log that
+    /// fails, is reported by the [`gap_policy`](Self::gap_policy). Never an error response.
+    ///
+    /// Use the same log the handler's events are appended to (an `Arc<MemoryLog>` shared with
+    /// a [`Hub`](crate::Hub) via [`Hub::with_log`](crate::Hub::with_log), for example). A
+    /// handler that resumes by itself ([`Hub::subscribe`](crate::Hub::subscribe) with the
+    /// [`ClientCursor`](crate::ClientCursor)) does not need this.
+    pub fn replay<L: EventLog>(mut self, log: L) -> Self {
+        self.config_mut().replay.set_log(log);
+        self
+    }
+
+    /// The topic a request's events are replayed from (default: the request path).
+    pub fn stream_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&Parts) -> String + Send + Sync + 'static,
+    {
+        self.config_mut().replay.set_key(key);
+        self
+    }
+
+    /// The most events replayed per reconnect (default
+    /// [`DEFAULT_LAYER_MAX_REPLAY`](crate::DEFAULT_LAYER_MAX_REPLAY)), a bound on what one
+    /// request can cost; past it the gap policy applies.
+    pub fn max_replay(mut self, events: usize) -> Self {
+        self.config_mut().replay.max_replay = events;
+        self
+    }
+
+    /// How a client is told it missed events (default: an in-band `sse-gap` event).
+    pub fn gap_policy(mut self, policy: GapPolicy) -> Self {
+        self.config_mut().replay.gap = policy;
+        self
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
@@ -189,6 +232,7 @@ pub(crate) struct Config {
     pub(crate) coalesce_limit: usize,
     pub(crate) last_event_id_query: Option<&'static str>,
     pub(crate) max_last_event_id_len: usize,
+    pub(crate) replay: ReplayConfig,
 }
 
 impl Default for Config {
@@ -207,6 +251,7 @@ impl Default for Config {
             coalesce_limit: DEFAULT_COALESCE_LIMIT,
             last_event_id_query: Some("lastEventId"),
             max_last_event_id_len: crate::DEFAULT_MAX_LAST_EVENT_ID_LEN,
+            replay: ReplayConfig::default(),
         }
     }
 }

@@ -44,6 +44,17 @@
 //!   lifetime, so long-lived clients reconnect and spread over servers without a thundering
 //!   herd.
 //!
+//! # Resumption
+//!
+//! Every request's last event id (the `Last-Event-ID` header, or the `lastEventId` query
+//! parameter for clients that cannot set headers) is validated into a [`ClientCursor`] request
+//! extension: UTF-8, no NUL, CR or LF, at most 256 bytes; an invalid value is never echoed and
+//! never an error. With [`replay`](SseLayer::replay), the layer resumes event streams itself:
+//! it reads what the client missed from the log (the topic is the request path, or
+//! [`stream_key`](SseLayer::stream_key)), sends it after the priming frame, then the handler's
+//! live body without the events it just replayed. A client too far behind, or with a cursor
+//! the log does not know, is told by the [`GapPolicy`] (an `sse-gap` event by default).
+//!
 //! # Publish/subscribe with replay
 //!
 //! [`Hub`] fans events out to subscribers, encoded once, over any
@@ -143,6 +154,7 @@ mod future;
 mod hub;
 mod last_event_id;
 mod layer;
+mod replay;
 mod service;
 mod shutdown;
 mod stream;
@@ -156,6 +168,7 @@ pub use last_event_id::{
     ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId, LAST_EVENT_ID, LastEventId,
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, SseLayer};
+pub use replay::{DEFAULT_LAYER_MAX_REPLAY, GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;
 pub use tower_sse_core::Event;

@@ -61,7 +61,7 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -75,9 +75,19 @@ where
             self.config.last_event_id_query,
             self.config.max_last_event_id_len,
         );
-        if cursor != ClientCursor::Absent {
-            req.extensions_mut().insert(cursor);
+        if cursor == ClientCursor::Absent {
+            return ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), None);
         }
-        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config))
+        let resume = match self.config.replay.log {
+            Some(_) => {
+                let (parts, body) = req.into_parts();
+                let key = self.config.replay.key(&parts);
+                req = Request::from_parts(parts, body);
+                Some((key, cursor.clone()))
+            }
+            None => None,
+        };
+        req.extensions_mut().insert(cursor);
+        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume)
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     ShutdownSignal,
     alarm::{Alarm, Alarms},
     layer::Config,
+    replay::{EventFilter, ReplayPrefix},
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -55,12 +56,22 @@ pin_project! {
         inner_done: bool,
         // A non-data frame (trailers) that arrived behind data still to be written.
         stashed: Option<Box<Frame<Bytes>>>,
+        // Replayed events, sent with the priming frame.
+        replay: Option<Bytes>,
+        // Drops live events already replayed, until the first new one.
+        filter: Option<Box<EventFilter>>,
     }
 }
 
 impl<B> EventStream<B> {
-    pub(crate) fn new(inner: B, config: Arc<Config>) -> Self {
+    pub(crate) fn new(inner: B, config: Arc<Config>, replay: Option<ReplayPrefix>) -> Self {
+        let (replay, filter) = match replay {
+            Some(mut prefix) => (prefix.take_frames(), prefix.take_filter().map(Box::new)),
+            None => (None, None),
+        };
         Self {
+            replay,
+            filter,
             inner,
             config,
             alarms: None,
@@ -92,7 +103,20 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     } else {
                         Phase::Live
                     };
-                    return Poll::Ready(Some(Ok(write(this.tracker, &this.config.priming_frame))));
+                    let first = match this.replay.take() {
+                        // Replayed events are complete, so the stream is still between
+                        // events after them.
+                        Some(replay) => {
+                            let mut joined = BytesMut::with_capacity(
+                                this.config.priming_frame.len() + replay.len(),
+                            );
+                            joined.extend_from_slice(&this.config.priming_frame);
+                            joined.extend_from_slice(&replay);
+                            joined.freeze()
+                        }
+                        None => this.config.priming_frame.clone(),
+                    };
+                    return Poll::Ready(Some(Ok(write(this.tracker, &first))));
                 }
                 Phase::Live | Phase::Draining => {}
                 Phase::Closing => {
@@ -126,6 +150,11 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     Poll::Pending => break Stop::Pending,
                     Poll::Ready(None) => {
                         *this.inner_done = true;
+                        if let Some(filter) = this.filter.take() {
+                            let held = filter.finish();
+                            this.tracker.observe(&held);
+                            joined.push(held);
+                        }
                         break Stop::Changed;
                     }
                     // The connection is dropped on error; what was gathered goes with it.
@@ -133,7 +162,19 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     Poll::Ready(Some(Ok(frame))) => frame,
                 };
                 let mut data = match frame.into_data() {
-                    Ok(data) => strip_bom(this.bom_seen, data),
+                    Ok(data) => {
+                        let data = strip_bom(this.bom_seen, data);
+                        match this.filter.as_mut() {
+                            Some(filter) => {
+                                let filtered = filter.push(data);
+                                if filtered.done {
+                                    *this.filter = None;
+                                }
+                                filtered.forward
+                            }
+                            None => data,
+                        }
+                    }
                     Err(frame) => {
                         *this.stashed = Some(Box::new(frame));
                         break Stop::Changed;

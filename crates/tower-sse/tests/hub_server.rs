@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tower_sse::{Hub, SseLayer};
+use tower_sse_core::MemoryLog;
 use tower_sse_core::{Decoded, Decoder, Event};
 
 async fn events(State(hub): State<Hub>, headers: HeaderMap) -> Response {
@@ -131,4 +132,55 @@ async fn drop_and_resume_through_layer_and_hub() {
         (ty.as_str(), data.as_str()),
         ("sse-gap", r#"{"reason":"unknown-cursor"}"#)
     );
+}
+
+/// The layer does the replay: the handler only streams live events, the layer reads the
+/// Hub's log after the client's `Last-Event-ID` and drops the overlap.
+async fn live_only(State(hub): State<Hub<std::sync::Arc<MemoryLog>>>) -> Response {
+    let subscription = hub.subscribe("demo", None).await.unwrap();
+    subscription.into_response().map(Body::new)
+}
+
+#[tokio::test]
+async fn layer_replays_from_the_log_after_a_drop() {
+    let log = std::sync::Arc::new(MemoryLog::new());
+    let hub = Hub::with_log(std::sync::Arc::clone(&log));
+    let app = Router::new()
+        .route("/events", get(live_only))
+        .with_state(hub.clone())
+        .layer(
+            SseLayer::new()
+                .replay(log)
+                .stream_key(|_| "demo".to_owned()),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut client = Client::connect(addr, None).await;
+    for i in 1..=3 {
+        hub.publish("demo", &Event::new().data(format!("e{i}")))
+            .await
+            .unwrap();
+    }
+    let mut last_id = String::new();
+    for i in 1..=3 {
+        let (_, data, id) = client.next_event().await;
+        assert_eq!(data, format!("e{i}"));
+        last_id = id;
+    }
+    drop(client);
+    for i in 4..=6 {
+        hub.publish("demo", &Event::new().data(format!("e{i}")))
+            .await
+            .unwrap();
+    }
+    let mut client = Client::connect(addr, Some(&last_id)).await;
+    // Published while the client was away, and live after it came back: each exactly once.
+    hub.publish("demo", &Event::new().data("e7")).await.unwrap();
+    for i in 4..=7 {
+        assert_eq!(client.next_event().await.1, format!("e{i}"));
+    }
+    hub.publish("demo", &Event::new().data("e8")).await.unwrap();
+    assert_eq!(client.next_event().await.1, "e8");
 }
