@@ -1,0 +1,72 @@
+//! [poem] 3 adapter for [tower-sse](tower_sse).
+//!
+//! - [`SseMiddleware`]: [`SseLayer`] as a native poem middleware, `.with(SseMiddleware::new(layer))`.
+//!   Every `text/event-stream` response of the endpoint (poem's own `SSE`, a [`HubStream`],
+//!   any body marked as an event stream) gets proxy-safe headers, priming, heartbeats only
+//!   between events, the `retry` hint and the end at an event boundary on shutdown; other
+//!   responses pass through. The layer's own body type does the work: nothing is
+//!   re-implemented here.
+//! - [`LastEventId`], an extractor for the id a reconnecting client resumes from, which never
+//!   rejects.
+//! - [`HubStream`], a [`Subscription`] as a poem response, without re-encoding.
+//! - re-exports of [`tower_sse`], of [`tower_sse_core`]'s event types, and of `poem`.
+//!
+//! # With poem's `Compression`
+//!
+//! poem's [`Compression`](https://docs.rs/poem/3/poem/middleware/struct.Compression.html)
+//! middleware compresses every response whose request accepts an encoding, event streams
+//! included, and its encoder holds bytes back until it has a block full: events would reach
+//! the client late, in bursts, and heartbeats would never leave the server. Place
+//! [`SseMiddleware`] **outside** `Compression` (`.with(Compression::new()).with(SseMiddleware::new(layer))`):
+//! it hides `Accept-Encoding` from requests that ask for an event stream
+//! (`Accept: text/event-stream`, which every `EventSource` sends), so `Compression` leaves
+//! their responses alone and every event goes out at once, while other routes stay
+//! compressed.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use poem::{EndpointExt, Route, Server, get, handler, listener::TcpListener, web::Data};
+//! use tower_sse_poem::{Hub, HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
+//!
+//! #[handler]
+//! async fn events(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
+//!     // Replays what the client missed after its last id, then goes live.
+//!     let subscription = hub.subscribe("news", last.log_cursor()).await;
+//!     subscription.map(HubStream).map_err(poem::error::ServiceUnavailable)
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let shutdown = ShutdownSignal::new();
+//! let layer = SseLayer::new().retry(Duration::from_secs(2)).shutdown(shutdown.clone());
+//! let app = Route::new()
+//!     .at("/events", get(events))
+//!     .data(Hub::new())
+//!     .with(SseMiddleware::new(layer));
+//! Server::new(TcpListener::bind("127.0.0.1:3000"))
+//!     .run_with_graceful_shutdown(app, shutdown.triggered(), None)
+//!     .await
+//! # }
+//! ```
+//!
+//! [poem]: https://docs.rs/poem/3
+
+mod extract;
+mod middleware;
+mod response;
+
+pub use extract::LastEventId;
+pub use middleware::{SseEndpoint, SseMiddleware};
+pub use response::HubStream;
+
+pub use poem;
+pub use tower_sse::{
+    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapSignal, Hub, InvalidLastEventId,
+    ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription, SubscriptionError,
+};
+pub use tower_sse_core::{
+    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
+    ReplayOutcome, Retention,
+};

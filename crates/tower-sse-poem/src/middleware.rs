@@ -1,0 +1,158 @@
+//! [`SseMiddleware`]: [`SseLayer`] as a native poem middleware.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{
+    HeaderMap,
+    header::{ACCEPT, ACCEPT_ENCODING},
+};
+use http_body_util::combinators::BoxBody;
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, ResponseParts};
+use tower_service::Service;
+use tower_sse::{ClientCursor, LAST_EVENT_ID, SseLayer};
+
+/// [`SseLayer`] as a poem [`Middleware`]: `endpoint.with(SseMiddleware::new(layer))`.
+///
+/// The request's last event id is parsed by the layer and stored as a [`ClientCursor`]
+/// extension for [`LastEventId`](crate::LastEventId); the response goes through the layer's
+/// own [`Sse`](tower_sse::Sse) service and [`ResponseBody`](tower_sse::ResponseBody), so it
+/// behaves exactly as under any tower server. A request with `Accept: text/event-stream`
+/// loses its `Accept-Encoding` on the way in, so that poem's `Compression`, placed inside
+/// this middleware, does not hold events back (see the [crate documentation](crate)).
+#[derive(Clone, Debug, Default)]
+pub struct SseMiddleware {
+    layer: SseLayer,
+}
+
+impl SseMiddleware {
+    /// The middleware applying `layer`.
+    pub fn new(layer: SseLayer) -> Self {
+        Self { layer }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for SseMiddleware {
+    type Output = SseEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        SseEndpoint {
+            ep,
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+/// The endpoint [`SseMiddleware`] wraps around yours.
+#[derive(Debug)]
+pub struct SseEndpoint<E> {
+    ep: E,
+    layer: SseLayer,
+}
+
+impl<E: Endpoint> Endpoint for SseEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        if asks_for_event_stream(req.headers()) {
+            req.headers_mut().remove(ACCEPT_ENCODING);
+        }
+        // The layer reads the cursor from the request head; it gets a copy of what it reads,
+        // and the endpoint gets poem's request (path parameters, addresses, data) as it was.
+        let mut head = http::Request::new(());
+        *head.method_mut() = req.method().clone();
+        *head.uri_mut() = req.uri().clone();
+        for value in req.headers().get_all(LAST_EVENT_ID) {
+            head.headers_mut().append(LAST_EVENT_ID, value.clone());
+        }
+        let mut service = tower_layer::Layer::layer(
+            &self.layer,
+            Handoff {
+                ep: &self.ep,
+                req: Some(req),
+            },
+        );
+        let (parts, body) = service.call(head).await?.into_parts();
+        // Boxed as it is (poem's own `From<http::Response>` maps frames, which loses the
+        // exact size hint and with it `Content-Length` on responses the layer passes through).
+        let parts = ResponseParts {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+        };
+        Ok(Response::from_parts(parts, Body::from(BoxBody::new(body))))
+    }
+}
+
+/// Whether the request's `Accept` names `text/event-stream`, as every `EventSource` sends.
+fn asks_for_event_stream(headers: &HeaderMap) -> bool {
+    headers.get_all(ACCEPT).iter().any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value.split(',').any(|item| {
+                let media = item.split(';').next().unwrap_or("").trim();
+                media.eq_ignore_ascii_case("text/event-stream")
+            })
+        })
+    })
+}
+
+/// The service inside the layer: calls the endpoint with the real request, carrying over
+/// the cursor the layer parsed from the copy of its head.
+struct Handoff<'a, E> {
+    ep: &'a E,
+    req: Option<Request>,
+}
+
+/// poem's response body type.
+type PoemBody = BoxBody<Bytes, io::Error>;
+
+/// Boxed because the endpoint's future type cannot be named; poem boxes per request as well.
+type HandoffFuture<'a> =
+    Pin<Box<dyn Future<Output = poem::Result<http::Response<PoemBody>>> + Send + 'a>>;
+
+impl<'a, E: Endpoint> Service<http::Request<()>> for Handoff<'a, E> {
+    type Response = http::Response<PoemBody>;
+    type Error = poem::Error;
+    type Future = HandoffFuture<'a>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, head: http::Request<()>) -> Self::Future {
+        let mut req = self.req.take().expect("one call per request");
+        if let Some(cursor) = head.extensions().get::<ClientCursor>() {
+            req.extensions_mut().insert(cursor.clone());
+        }
+        let ep = self.ep;
+        Box::pin(async move {
+            let response = ep.call(req).await?.into_response();
+            Ok(http::Response::from(response))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_stream_accept_values() {
+        let accepts = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, value.parse().unwrap());
+            asks_for_event_stream(&headers)
+        };
+        assert!(accepts("text/event-stream"));
+        assert!(accepts("text/html, Text/Event-Stream;q=0.9"));
+        assert!(!accepts("*/*"));
+        assert!(!accepts("text/html"));
+        assert!(!asks_for_event_stream(&HeaderMap::new()));
+    }
+}

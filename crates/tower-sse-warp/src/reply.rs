@@ -1,0 +1,247 @@
+//! [`EventStream`]: a warp reply that streams any body, and [`EventStreamService`], which
+//! puts that body in place after `warp::service`.
+//!
+//! warp's reply body cannot stream an arbitrary body, so the reply carries it beside the
+//! response, in a request-scoped slot in the response's extensions (warp keeps extensions of
+//! an `http::Response`), and the service between `warp::service` and the layer swaps it in.
+//! Nothing is re-encoded: a [`Hub`](tower_sse::Hub) subscription's shared frames go to the
+//! client as they are.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use http::{HeaderValue, Request, Response, header::CONTENT_TYPE};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, StreamBody, combinators::UnsyncBoxBody};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+use tower_sse::Subscription;
+
+use crate::BoxError;
+
+type Boxed = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Where an [`EventStream`] leaves its body for [`EventStreamService`]. Extensions must be
+/// `Clone + Sync`; the body is neither, so it sits behind a shared, taken-once slot.
+#[derive(Clone)]
+struct Slot(Arc<Mutex<Option<Boxed>>>);
+
+/// A `text/event-stream` reply whose body is any [`http_body::Body`] or stream of bytes, for
+/// example a [`Subscription`].
+///
+/// The body reaches the client only through [`EventStreamService`], which
+/// [`serve`](crate::serve) puts in place; served any other way the reply is an empty stream.
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use tower_sse_warp::{EventStream, warp::Filter};
+///
+/// let route = warp::path("countdown").map(|| {
+///     let events = ["data: 3\n\n", "data: 2\n\n", "data: 1\n\n"];
+///     EventStream::from_stream(futures_util::stream::iter(events).map(Ok::<_, Infallible>))
+/// });
+/// # use futures_util::StreamExt;
+/// # let _ = route;
+/// ```
+pub struct EventStream {
+    body: Boxed,
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// A reply streaming `body`, which must already be event-stream text.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self {
+            body: body.map_err(Into::into).boxed_unsync(),
+        }
+    }
+
+    /// A reply streaming `stream`'s chunks, which must already be event-stream text.
+    pub fn from_stream<S, T, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Into<Bytes> + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let frames = stream
+            .map_ok(|chunk| Frame::data(chunk.into()))
+            .map_err(Into::into);
+        Self::new(StreamBody::new(frames))
+    }
+}
+
+impl From<Subscription> for EventStream {
+    fn from(subscription: Subscription) -> Self {
+        Self::new(subscription)
+    }
+}
+
+impl warp::Reply for EventStream {
+    fn into_response(self) -> warp::reply::Response {
+        let mut response = Response::new(Bytes::new());
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        response
+            .extensions_mut()
+            .insert(Slot(Arc::new(Mutex::new(Some(self.body)))));
+        response.into_response()
+    }
+}
+
+/// Middleware between `warp::service(filter)` and [`SseLayer`](tower_sse::SseLayer) that
+/// streams the body of every [`EventStream`] reply; other responses pass through.
+///
+/// [`serve`](crate::serve) uses it; add it yourself when you build your own hyper stack:
+/// `layer.layer(EventStreamService::new(warp::service(filter)))`.
+#[derive(Clone, Debug)]
+pub struct EventStreamService<S> {
+    inner: S,
+}
+
+impl<S> EventStreamService<S> {
+    /// Wraps `inner`, usually `warp::service(filter)`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for EventStreamService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<EventStreamBody<ResBody>>;
+    type Error = S::Error;
+    type Future = EventStreamFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        EventStreamFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`EventStreamService`].
+    #[derive(Debug)]
+    pub struct EventStreamFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, B, E> Future for EventStreamFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<EventStreamBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = std::task::ready!(self.project().inner.poll(cx))?;
+        let (mut parts, body) = response.into_parts();
+        let stream = parts
+            .extensions
+            .remove::<Slot>()
+            .and_then(|slot| slot.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let body = match stream {
+            Some(body) => Kind::Stream { body },
+            None => Kind::Reply { body },
+        };
+        Poll::Ready(Ok(Response::from_parts(
+            parts,
+            EventStreamBody { kind: body },
+        )))
+    }
+}
+
+pin_project! {
+    /// The response body of [`EventStreamService`]: warp's own, or an [`EventStream`]'s.
+    pub struct EventStreamBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Reply {
+            #[pin]
+            body: B,
+        },
+        Stream {
+            body: Boxed,
+        },
+    }
+}
+
+impl<B> EventStreamBody<B> {
+    /// Whether this is the body of an [`EventStream`] reply.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.kind, Kind::Stream { .. })
+    }
+}
+
+impl<B> fmt::Debug for EventStreamBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStreamBody")
+            .field("is_event_stream", &self.is_event_stream())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Body for EventStreamBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().kind.project() {
+            KindProj::Reply { body } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Stream { body } => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Reply { body } => body.is_end_stream(),
+            Kind::Stream { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Reply { body } => body.size_hint(),
+            Kind::Stream { body } => body.size_hint(),
+        }
+    }
+}

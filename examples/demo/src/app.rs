@@ -1,0 +1,118 @@
+//! What every framework's server shares: the hub, the ticker, publishing and the page.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tower_sse::{Hub, ShutdownSignal};
+use tower_sse_core::Event;
+
+/// The topic `/events` serves and `/publish` and the ticker write to.
+pub(crate) const TOPIC: &str = "demo";
+
+/// The page at `GET /`.
+pub(crate) const INDEX_HTML: &str = include_str!("index.html");
+
+/// Publishes `body` as the data of an event of type `event` (from the raw query string of
+/// `POST /publish`); the new event's id as `{"id":"..."}`, or a message for a 400.
+pub(crate) async fn publish(hub: &Hub, query: Option<&str>, body: &[u8]) -> Result<String, String> {
+    let event_type = match query_param(query.unwrap_or(""), "event") {
+        Some(Ok(value)) => Some(value),
+        Some(Err(())) => return Err("the event type is not valid UTF-8\n".to_owned()),
+        None => None,
+    };
+    let data = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8\n".to_owned())?;
+    let mut event = Event::new().data(data);
+    if let Some(event_type) = event_type.as_deref().filter(|t| !t.is_empty()) {
+        event = event
+            .event(event_type)
+            .map_err(|e| format!("bad event type: {e}\n"))?;
+    }
+    match hub.publish(TOPIC, &event).await {
+        Ok(logged) => Ok(serde_json::json!({ "id": logged.id() }).to_string()),
+        Err(e) => Err(format!("the log refused the event: {e}\n")),
+    }
+}
+
+/// The percent-decoded value of `name` in `query`: `Err` when it is not UTF-8.
+fn query_param(query: &str, name: &str) -> Option<Result<String, ()>> {
+    let value = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(String::from_utf8(out).map_err(|_| ()))
+}
+
+/// Publishes a `tick` event every `every` until shutdown.
+pub(crate) fn spawn_ticker(hub: Hub, every: Duration, shutdown: ShutdownSignal) {
+    tokio::spawn(async move {
+        let stop = shutdown.triggered();
+        tokio::pin!(stop);
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for n in 1u64.. {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = interval.tick() => {}
+            }
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let data = serde_json::json!({ "n": n, "unix_ms": now }).to_string();
+            let event = Event::new()
+                .event("tick")
+                .expect("no line break")
+                .data(data);
+            if let Err(e) = hub.publish(TOPIC, &event).await {
+                eprintln!("ticker: {e}");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(query_param("event=a%20b", "event"), Some(Ok("a b".into())));
+        assert_eq!(
+            query_param("x=1&event=a%0Ab", "event"),
+            Some(Ok("a\nb".into()))
+        );
+        assert_eq!(query_param("event=%ff", "event"), Some(Err(())));
+        assert_eq!(query_param("event=5%", "event"), Some(Ok("5%".into())));
+        assert_eq!(query_param("x=1", "event"), None);
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused() {
+        let hub = Hub::new();
+        assert!(publish(&hub, Some("event=a%0Db"), b"x").await.is_err());
+        assert!(publish(&hub, Some("event=a%00b"), b"x").await.is_err());
+        assert!(publish(&hub, None, b"\xff").await.is_err());
+        let ok = publish(&hub, Some("event=note"), b"two\nlines")
+            .await
+            .unwrap();
+        assert!(ok.starts_with(r#"{"id":""#), "{ok}");
+    }
+}

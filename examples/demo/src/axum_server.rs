@@ -1,0 +1,54 @@
+//! The demo on axum, through `tower-sse-axum`.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{StatusCode, header::CONTENT_TYPE},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
+use tower_sse_axum::{Hub, HubStream, LastEventId, ShutdownSignal, SseLayer};
+
+use crate::app;
+
+async fn index() -> Html<&'static str> {
+    Html(app::INDEX_HTML)
+}
+
+async fn events(State(hub): State<Hub>, last: LastEventId) -> Result<HubStream, StatusCode> {
+    let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
+    subscription
+        .map(HubStream)
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+}
+
+async fn publish(State(hub): State<Hub>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    match app::publish(&hub, query.as_deref(), &body).await {
+        Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
+async fn plain() -> &'static str {
+    "plain text, untouched by the layer\n"
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    layer: SseLayer,
+    shutdown: ShutdownSignal,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/events", get(events))
+        .route("/publish", post(publish))
+        .route("/plain", get(plain))
+        .with_state(hub)
+        .layer(layer);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.triggered())
+        .await
+}

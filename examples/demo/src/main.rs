@@ -1,0 +1,146 @@
+//! The tower-sse demo server: the event stream of one topic, fed by a ticker and by
+//! `POST /publish`, with heartbeats, a retry hint, resumption and graceful shutdown, on axum,
+//! warp or poem alike.
+//!
+//! Run with `cargo run -p example-demo` and open <http://127.0.0.1:3000>.
+//!
+//! ```text
+//! --addr ADDR            where to listen (default 127.0.0.1:3000; port 0 picks one)
+//! --framework NAME       axum | warp | poem (default axum)
+//! --heartbeat-ms N       heartbeat interval (default 15000; 0 turns heartbeats off)
+//! --retry-ms N           the retry hint sent first on every stream (default none)
+//! --tick-ms N            a `tick` event every N ms (default 1000; 0 turns the ticker off)
+//! --log memory|redis://HOST:PORT   where events are kept (default memory)
+//! --log-capacity N       events kept per topic (default 10000)
+//! ```
+//!
+//! The first line on stdout is `listening on http://ADDR` with the bound address.
+//!
+//! Routes: `GET /` a page that shows the stream; `GET /events` the stream of topic `demo`
+//! (resumes from `Last-Event-ID` or `?lastEventId=`); `POST /publish?event=TYPE` publishes
+//! its body as the data (200 `{"id":"..."}`, or 400 for a type with CR, LF or NUL or a body
+//! that is not UTF-8); `GET /plain` a `text/plain` response behind the same layer.
+//!
+//! ```sh
+//! curl -N localhost:3000/events
+//! curl -d 'hello' 'localhost:3000/publish?event=greeting'
+//! ```
+
+mod app;
+mod axum_server;
+mod options;
+mod poem_server;
+mod warp_server;
+
+use std::{io::Write, process::ExitCode, time::Duration};
+
+use options::{Framework, LogChoice, Options};
+use tokio::net::TcpListener;
+use tower_sse::{Hub, ShutdownSignal, SseLayer};
+use tower_sse_core::{Event, MemoryLog, Retention};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("example-demo: {message}\n\n{}", options::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("example-demo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let hub = match &options.log {
+        LogChoice::Memory => {
+            let retention = Retention::default().max_events(options.log_capacity);
+            Hub::with_log(MemoryLog::builder().retention(retention).build())
+        }
+        LogChoice::Redis(url) => {
+            return Err(format!(
+                "redis log not available yet ({url}): the tower-sse-redis crate has not landed; \
+                 use --log memory"
+            ));
+        }
+    };
+    let shutdown = ShutdownSignal::new();
+    let mut layer = SseLayer::new()
+        .heartbeat(options.heartbeat)
+        .shutdown(shutdown.clone())
+        .final_event(
+            Event::new()
+                .event("shutdown")
+                .expect("no line break")
+                .data("the server is shutting down; reconnect shortly"),
+        );
+    if let Some(retry) = options.retry {
+        layer = layer.retry(retry);
+    }
+
+    let listener = TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "framework {}, heartbeat {:?}, retry {:?}, tick {:?}",
+        options.framework.name(),
+        options.heartbeat,
+        options.retry,
+        options.tick
+    );
+
+    if let Some(every) = options.tick {
+        app::spawn_ticker(hub.clone(), every, shutdown.clone());
+    }
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+
+    let served = match options.framework {
+        Framework::Axum => axum_server::serve(listener, hub, layer, shutdown).await,
+        Framework::Warp => warp_server::serve(listener, hub, layer, shutdown).await,
+        Framework::Poem => poem_server::serve(listener, hub, layer, shutdown).await,
+    };
+    served.map_err(|e| format!("server error: {e}"))?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Triggers `shutdown` on Ctrl-C or SIGTERM.
+async fn stop_on_signal(shutdown: ShutdownSignal) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    eprintln!("shutting down: ending streams at the next event boundary");
+    shutdown.trigger();
+    // A second signal while draining stops at once.
+    let _ = tokio::signal::ctrl_c().await;
+    std::process::exit(130);
+}
+
+/// Fails when a duration is zero, for options where zero means off.
+fn nonzero(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}

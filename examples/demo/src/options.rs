@@ -1,0 +1,113 @@
+//! Command-line options.
+
+use std::{net::SocketAddr, time::Duration};
+
+pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
+[--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N]";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framework {
+    Axum,
+    Warp,
+    Poem,
+}
+
+impl Framework {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Axum => "axum",
+            Self::Warp => "warp",
+            Self::Poem => "poem",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LogChoice {
+    Memory,
+    Redis(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) addr: SocketAddr,
+    pub(crate) framework: Framework,
+    pub(crate) heartbeat: Duration,
+    pub(crate) retry: Option<Duration>,
+    pub(crate) tick: Option<Duration>,
+    pub(crate) log: LogChoice,
+    pub(crate) log_capacity: usize,
+}
+
+impl Options {
+    pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut options = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            framework: Framework::Axum,
+            heartbeat: Duration::from_millis(15_000),
+            retry: None,
+            tick: Some(Duration::from_millis(1000)),
+            log: LogChoice::Memory,
+            log_capacity: 10_000,
+        };
+        while let Some(flag) = args.next() {
+            let (flag, inline) = match flag.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (flag, None),
+            };
+            if flag == "--help" || flag == "-h" {
+                return Err("help requested".to_owned());
+            }
+            let value = match inline.or_else(|| args.next()) {
+                Some(value) => value,
+                None => return Err(format!("{flag} needs a value")),
+            };
+            let millis = |value: &str| {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| format!("{flag} takes milliseconds, not {value:?}"))
+            };
+            match flag.as_str() {
+                "--addr" => {
+                    options.addr = value
+                        .parse()
+                        .map_err(|_| format!("--addr takes HOST:PORT, not {value:?}"))?;
+                }
+                "--framework" => {
+                    options.framework = match value.as_str() {
+                        "axum" => Framework::Axum,
+                        "warp" => Framework::Warp,
+                        "poem" => Framework::Poem,
+                        _ => {
+                            return Err(format!(
+                                "--framework is axum, warp or poem, not {value:?}"
+                            ));
+                        }
+                    };
+                }
+                "--heartbeat-ms" => options.heartbeat = Duration::from_millis(millis(&value)?),
+                "--retry-ms" => options.retry = Some(Duration::from_millis(millis(&value)?)),
+                "--tick-ms" => options.tick = super::nonzero(millis(&value)?),
+                "--log" => {
+                    options.log = if value == "memory" {
+                        LogChoice::Memory
+                    } else if value.starts_with("redis://") {
+                        LogChoice::Redis(value)
+                    } else {
+                        return Err(format!(
+                            "--log is memory or redis://HOST:PORT, not {value:?}"
+                        ));
+                    };
+                }
+                "--log-capacity" => {
+                    options.log_capacity =
+                        value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            format!("--log-capacity takes a positive count, not {value:?}")
+                        })?;
+                }
+                _ => return Err(format!("unknown option {flag}")),
+            }
+        }
+        Ok(options)
+    }
+}

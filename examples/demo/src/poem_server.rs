@@ -1,0 +1,72 @@
+//! The demo on poem, through `tower-sse-poem`, with poem's `Compression` inside the SSE
+//! middleware: event streams go out uncompressed and at once, the page is compressed.
+
+use poem::{
+    Body, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
+    http::StatusCode,
+    listener::TcpAcceptor,
+    middleware::Compression,
+    post,
+    web::{Data, Html},
+};
+use tokio::net::TcpListener;
+use tower_sse_poem::{Hub, HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
+
+use crate::app;
+
+#[handler]
+fn index() -> Html<&'static str> {
+    Html(app::INDEX_HTML)
+}
+
+#[handler]
+async fn events(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
+    let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
+    subscription
+        .map(HubStream)
+        .map_err(poem::error::ServiceUnavailable)
+}
+
+#[handler]
+async fn publish(hub: Data<&Hub>, req: &Request, body: Body) -> Response {
+    let body = match body.into_bytes().await {
+        Ok(body) => body,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    match app::publish(&hub, req.uri().query(), &body).await {
+        Ok(json) => Response::builder()
+            .content_type("application/json")
+            .body(json),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
+#[handler]
+fn plain() -> &'static str {
+    "plain text, untouched by the layer\n"
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    layer: SseLayer,
+    shutdown: ShutdownSignal,
+) -> std::io::Result<()> {
+    let app = Route::new()
+        .at("/", get(index))
+        .at("/events", get(events))
+        .at("/publish", post(publish))
+        .at("/plain", get(plain))
+        .data(hub)
+        .with(Compression::new())
+        .with(SseMiddleware::new(layer));
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(app, shutdown.triggered(), None)
+        .await
+}

@@ -1,0 +1,56 @@
+//! The demo on warp, through `tower-sse-warp`.
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tower_sse_warp::{
+    ClientCursor, EventStream, Hub, ShutdownSignal, SseLayer,
+    warp::{self, Filter, Reply, http::StatusCode},
+};
+
+use crate::app;
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    layer: SseLayer,
+    shutdown: ShutdownSignal,
+) -> std::io::Result<()> {
+    let index = warp::path::end().map(|| warp::reply::html(app::INDEX_HTML));
+    let events = warp::path!("events")
+        .and(tower_sse_warp::client_cursor())
+        .then({
+            let hub = hub.clone();
+            move |cursor: ClientCursor| {
+                let hub = hub.clone();
+                async move {
+                    match hub.subscribe(app::TOPIC, cursor.log_cursor()).await {
+                        Ok(subscription) => EventStream::from(subscription).into_response(),
+                        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    }
+                }
+            }
+        });
+    let plain = warp::path!("plain").map(|| "plain text, untouched by the layer\n");
+    let raw_query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    let publish = warp::path!("publish")
+        .and(warp::post())
+        .and(raw_query)
+        .and(warp::body::bytes())
+        .then(move |query: Option<String>, body: Bytes| {
+            let hub = hub.clone();
+            async move {
+                match app::publish(&hub, query.as_deref(), &body).await {
+                    Ok(json) => warp::reply::with_header(json, "content-type", "application/json")
+                        .into_response(),
+                    Err(message) => {
+                        warp::reply::with_status(message, StatusCode::BAD_REQUEST).into_response()
+                    }
+                }
+            }
+        });
+    let routes = warp::get().and(index.or(events).or(plain)).or(publish);
+    tower_sse_warp::serve(routes, layer, listener, shutdown.triggered()).await
+}

@@ -1,0 +1,167 @@
+//! Smoke test: starts the demo binary on a free port for each framework and checks
+//! `/events`, `/publish`, `/plain` and a graceful exit on SIGTERM.
+
+use std::{process::Stdio, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, body::Incoming};
+use hyper_util::rt::TokioIo;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpStream,
+    process::{Child, Command},
+    time::timeout,
+};
+
+const NETWORK: Duration = Duration::from_secs(10);
+
+async fn start(framework: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_example-demo"))
+        .args(["--addr", "127.0.0.1:0", "--framework", framework])
+        .args([
+            "--heartbeat-ms",
+            "300",
+            "--retry-ms",
+            "1000",
+            "--tick-ms",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    timeout(NETWORK, stdout.read_line(&mut line))
+        .await
+        .expect("the address in time")
+        .unwrap();
+    let addr = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("first line {line:?}"))
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "{addr}");
+    (child, addr)
+}
+
+async fn send(addr: &str, request: Request<Full<Bytes>>) -> Response<Incoming> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    timeout(NETWORK, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn text(response: Response<Incoming>) -> String {
+    let body = timeout(NETWORK, response.into_body().collect())
+        .await
+        .unwrap();
+    String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+async fn next_chunk(body: &mut Incoming) -> String {
+    let frame = timeout(NETWORK, body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+}
+
+fn request(method: &str, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap()
+}
+
+async fn check(framework: &str) {
+    let (mut child, addr) = start(framework).await;
+
+    let events = send(&addr, request("GET", "/events", b"")).await;
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    assert_eq!(events.headers()["cache-control"], "no-cache");
+    let mut events = events.into_body();
+    assert_eq!(next_chunk(&mut events).await, "retry: 1000\n\n");
+
+    let published = send(&addr, request("POST", "/publish?event=note", b"two\nlines")).await;
+    assert_eq!(published.status(), 200);
+    let json = text(published).await;
+    let id = json
+        .strip_prefix(r#"{"id":""#)
+        .and_then(|rest| rest.strip_suffix(r#""}"#))
+        .unwrap_or_else(|| panic!("{json}"))
+        .to_owned();
+    let mut received = String::new();
+    while !received.contains("\n\n") || received.trim_start_matches(":\n\n").is_empty() {
+        received.push_str(&next_chunk(&mut events).await);
+    }
+    assert_eq!(
+        received.trim_start_matches(":\n\n"),
+        format!("id: {id}\nevent: note\ndata: two\ndata: lines\n\n")
+    );
+
+    for bad in [
+        request("POST", "/publish?event=a%0Ab", b"x"),
+        request("POST", "/publish", b"\xff\xfe"),
+    ] {
+        let response = send(&addr, bad).await;
+        assert_eq!(response.status(), 400);
+        assert!(!text(response).await.is_empty());
+    }
+
+    let plain = send(&addr, request("GET", "/plain", b"")).await;
+    assert!(
+        plain.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(!plain.headers().contains_key("cache-control"));
+    assert!(text(plain).await.starts_with("plain text"));
+
+    let page = send(&addr, request("GET", "/", b"")).await;
+    assert!(text(page).await.contains("EventSource"));
+
+    // SIGTERM: the open stream ends after the final event and the process exits cleanly.
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    while let Some(frame) = timeout(NETWORK, events.frame()).await.unwrap() {
+        rest.push_str(std::str::from_utf8(&frame.unwrap().into_data().unwrap()).unwrap());
+    }
+    assert!(
+        rest.ends_with("event: shutdown\ndata: the server is shutting down; reconnect shortly\n\n"),
+        "{rest:?}"
+    );
+    let status = timeout(NETWORK, child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn axum() {
+    check("axum").await;
+}
+
+#[tokio::test]
+async fn warp() {
+    check("warp").await;
+}
+
+#[tokio::test]
+async fn poem() {
+    check("poem").await;
+}

@@ -1,0 +1,127 @@
+//! A hyper HTTP/1.1 client that reads event streams the way a browser would.
+
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, task::JoinHandle};
+use tower_sse_core::{Decoded, Decoder, MessageEvent};
+
+use crate::NETWORK;
+
+/// One HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    _connection: JoinHandle<()>,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Self {
+            sender,
+            _connection: connection,
+        }
+    }
+
+    /// Sends `GET path` with `headers`; the response head, bounded in time.
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+        let mut request = Request::get(path).header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Empty::new()).unwrap();
+        tokio::time::timeout(NETWORK, self.sender.send_request(request))
+            .await
+            .expect("response head in time")
+            .unwrap()
+    }
+
+    /// `GET path` as an event stream, asking for it as a browser's `EventSource` does
+    /// (`Accept: text/event-stream`) and accepting gzip as browsers do: asserts `200 OK` and
+    /// returns a [`Reader`].
+    pub async fn events(&mut self, path: &str, headers: &[(&str, &str)]) -> Reader {
+        let mut all = vec![("accept", "text/event-stream"), ("accept-encoding", "gzip")];
+        all.extend_from_slice(headers);
+        let response = self.get(path, &all).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Reader::new(response)
+    }
+}
+
+/// An event-stream response being read: raw bytes, frames and decoded events.
+#[derive(Debug)]
+pub struct Reader {
+    /// The response headers.
+    pub headers: HeaderMap,
+    body: Incoming,
+    /// Every byte received so far.
+    pub raw: Vec<u8>,
+    /// The decoder fed with every byte received.
+    pub decoder: Decoder,
+}
+
+impl Reader {
+    fn new(response: Response<Incoming>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            headers: parts.headers,
+            body,
+            raw: Vec::new(),
+            decoder: Decoder::new(),
+        }
+    }
+
+    /// The next data frame, or `None` at the end of the body; panics after `within`.
+    pub async fn frame_within(&mut self, within: Duration) -> Option<Bytes> {
+        loop {
+            let frame = tokio::time::timeout(within, self.body.frame())
+                .await
+                .expect("a frame or the end in time")?
+                .expect("no body error");
+            if let Ok(data) = frame.into_data() {
+                self.raw.extend_from_slice(&data);
+                self.decoder.feed(&data);
+                return Some(data);
+            }
+        }
+    }
+
+    /// The next data frame, or `None` at the end of the body.
+    pub async fn frame(&mut self) -> Option<Bytes> {
+        self.frame_within(NETWORK).await
+    }
+
+    /// The next dispatched event; `None` if the body ends first.
+    pub async fn event(&mut self) -> Option<MessageEvent> {
+        loop {
+            match self.decoder.decode().expect("a well-formed stream") {
+                Some(Decoded::Event(event)) => return Some(event),
+                Some(_) => continue,
+                None => {
+                    self.frame().await?;
+                }
+            }
+        }
+    }
+
+    /// Reads to the end of the body; every event still undelivered.
+    pub async fn rest(&mut self) -> Vec<MessageEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.event().await {
+            events.push(event);
+        }
+        events
+    }
+}

@@ -1,0 +1,52 @@
+//! The routes on poem, through `tower-sse-poem`, with poem's `Compression` inside the
+//! middleware (so the suite also proves that compression does not hold events back).
+
+use futures_util::TryStreamExt;
+use poem::{
+    Body, EndpointExt, IntoResponse, Response, Route, Server, get, handler,
+    listener::{Acceptor, TcpAcceptor},
+    middleware::Compression,
+    web::Data,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tower_sse_poem::{Hub, HubStream, LastEventId, ShutdownSignal, SseMiddleware};
+
+#[handler]
+async fn hub_stream(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
+    let subscription = hub.subscribe(crate::TOPIC, last.log_cursor()).await;
+    subscription
+        .map(HubStream)
+        .map_err(poem::error::ServiceUnavailable)
+}
+
+#[handler]
+fn parts() -> Response {
+    Response::builder()
+        .content_type("text/event-stream")
+        .body(Body::from_bytes_stream(
+            crate::parts().map_err(std::io::Error::other),
+        ))
+}
+
+#[handler]
+fn plain() -> impl IntoResponse {
+    "hello"
+}
+
+pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -> JoinHandle<()> {
+    let app = Route::new()
+        .at("/hub", get(hub_stream))
+        .at("/parts", get(parts))
+        .at("/plain", get(plain))
+        .data(hub)
+        .with(Compression::new())
+        .with(SseMiddleware::new(crate::layer(&shutdown)));
+    let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
+    let _ = acceptor.local_addr();
+    tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown.triggered(), None)
+            .await
+            .unwrap();
+    })
+}

@@ -1,0 +1,25 @@
+//! The routes on warp, through `tower-sse-warp`.
+
+use tokio::{net::TcpListener, task::JoinHandle};
+use tower_sse_warp::{ClientCursor, EventStream, Hub, ShutdownSignal, warp::Filter};
+
+pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -> JoinHandle<()> {
+    let hub_route = warp::path!("hub")
+        .and(tower_sse_warp::client_cursor())
+        .then(move |cursor: ClientCursor| {
+            let hub = hub.clone();
+            async move {
+                let subscription = hub.subscribe(crate::TOPIC, cursor.log_cursor()).await;
+                EventStream::from(subscription.expect("the memory log does not fail"))
+            }
+        });
+    let parts = warp::path!("parts").map(|| EventStream::from_stream(crate::parts()));
+    let plain = warp::path!("plain").map(|| "hello");
+    let routes = warp::get().and(hub_route.or(parts).or(plain));
+    let layer = crate::layer(&shutdown);
+    tokio::spawn(async move {
+        tower_sse_warp::serve(routes, layer, listener, shutdown.triggered())
+            .await
+            .unwrap();
+    })
+}
