@@ -75,6 +75,8 @@ fn run(step: &str, cmd: &mut Command) -> Result {
 
 fn ci() -> Result {
     let started = Instant::now();
+    // The Redis store's tests and benchmark start real servers.
+    ensure_tool("redis-server", "redis-server")?;
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     check_core_dependencies()?;
     run(
@@ -105,6 +107,44 @@ fn ci() -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Installs the Debian package `package` when `program` is not on the `PATH` (CI machines
+/// start fresh; we run as root there).
+fn ensure_tool(program: &str, package: &str) -> Result {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        println!("\n==> {program}: already installed");
+        return Ok(());
+    }
+    let apt = Command::new("apt-get")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status();
+    if apt.is_err() {
+        return Err(format!(
+            "`{program}` is missing and there is no apt-get to install it: install the \
+             `{package}` package (or its equivalent) and run again"
+        ));
+    }
+    run("apt-get update", Command::new("apt-get").arg("update"))?;
+    run(
+        &format!("apt-get install {package}"),
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("`{program}` is still missing after apt-get install {package}: {e}"))
+        .map(drop)
 }
 
 /// The core crate is sans-IO: no runtime, no HTTP stack, no framework may reach it, with any

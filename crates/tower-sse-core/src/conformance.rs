@@ -9,6 +9,9 @@
 //! other crates would include by path, so that it is compiled, documented and versioned
 //! with the trait it checks, and a store crate depends on it like on any other API.
 //!
+//! A store that several processes share also runs [`live_positions`] for its
+//! [`LiveLog`] side.
+//!
 //! Only what every store can promise is checked here; behaviour specific to one store
 //! (the epoch of [`MemoryLog`](crate::MemoryLog) ids, byte and age limits) is tested by that
 //! store.
@@ -31,7 +34,11 @@
 
 use std::fmt::Debug;
 
-use crate::{Decoded, Decoder, Event, EventLog, LoggedEvent, Replay, ReplayOutcome};
+use std::cmp::Ordering;
+
+use crate::{
+    Decoded, Decoder, Event, EventLog, LiveLog, LogTail, LoggedEvent, Replay, ReplayOutcome,
+};
 
 /// Runs every check that needs no retention setting, each on a new log from `make`.
 ///
@@ -308,5 +315,53 @@ pub async fn gap_after_count_eviction<L: EventLog>(make: impl Fn(usize) -> L) {
         (replay.outcome, &replay.events[..]),
         (ReplayOutcome::Resumed, retained),
         "the reader saw the last dropped event: no gap"
+    );
+}
+
+/// [`LiveLog`]: the last id is a position that reads resume from, ids are ordered as appended,
+/// and a tail returns at once when events follow its position.
+///
+/// `log` must be empty. The tail is awaited only where an event follows its position, so the
+/// check needs no timer.
+pub async fn live_positions<L: LiveLog>(log: &L) {
+    let start = ok(log.last_id("live").await, "last_id");
+    let replay = read(log, "live", start.as_deref(), 10).await;
+    assert!(
+        !replay.outcome.is_discontinuous() && replay.events.is_empty(),
+        "reading after the last id of an empty topic: nothing, no gap (got {:?})",
+        replay.outcome
+    );
+
+    let appended = append_n(log, "live", "e", 3).await;
+    let (a, b) = (appended[0].id(), appended[1].id());
+    assert_eq!(log.compare_ids(a, b), Some(Ordering::Less), "append order");
+    assert_eq!(log.compare_ids(b, a), Some(Ordering::Greater));
+    assert_eq!(log.compare_ids(a, a), Some(Ordering::Equal));
+    assert_eq!(
+        log.compare_ids(a, "\nnot an id"),
+        None,
+        "not an id: no order"
+    );
+
+    let last = ok(log.last_id("live").await, "last_id");
+    assert_eq!(
+        last.as_deref(),
+        Some(appended[2].id()),
+        "the last id is the newest"
+    );
+    let replay = read(log, "live", start.as_deref(), 10).await;
+    assert_eq!(
+        replay.events, appended,
+        "reading after the old last id returns what was appended since"
+    );
+
+    let mut tail = log.tail("live");
+    assert!(
+        ok(tail.wait_after(Some(b)).await, "wait_after"),
+        "an event follows: the tail says so"
+    );
+    assert!(
+        ok(tail.wait_after(start.as_deref()).await, "wait_after"),
+        "events follow the start"
     );
 }

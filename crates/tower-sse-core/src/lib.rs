@@ -13,6 +13,8 @@
 //! - The replay model: the [`EventLog`] trait (append, read after a cursor, with a typed
 //!   [`ReplayOutcome`] and a [`Retention`] policy) and [`MemoryLog`], the bounded in-memory
 //!   log. `MemoryLog` reads time only through an injectable [`Clock`].
+//! - [`LiveLog`]: a log shared by several processes (Redis Streams), whose new events a server
+//!   awaits with a [`LogTail`] so that an event published anywhere reaches every subscriber.
 //!
 //! # Example
 //!
@@ -43,6 +45,7 @@ mod clock;
 pub mod conformance;
 mod decode;
 mod event;
+mod live;
 mod memory;
 mod replay;
 mod retention;
@@ -51,6 +54,7 @@ pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
 pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};
+pub use live::{LiveLog, LogTail};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
 pub use replay::{EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
 pub use retention::{DEFAULT_MAX_EVENTS, Retention};

@@ -33,8 +33,10 @@ pin_project! {
         #[pin]
         inner: F,
         config: Option<Arc<Config>>,
-        resume: Option<(String, ClientCursor)>,
-        replaying: Option<(Response<B>, BoxFuture<ReplayPrefix>)>,
+        // Both boxed: rare (a reconnect with a replay log), and kept out of the future's size
+        // so that pass-through responses move as little as possible.
+        resume: Option<Box<(String, ClientCursor)>>,
+        replaying: Option<Box<(Response<B>, BoxFuture<ReplayPrefix>)>>,
     }
 }
 
@@ -42,7 +44,7 @@ impl<F, B> ResponseFuture<F, B> {
     pub(crate) fn new(
         inner: F,
         config: Arc<Config>,
-        resume: Option<(String, ClientCursor)>,
+        resume: Option<Box<(String, ClientCursor)>>,
     ) -> Self {
         Self {
             inner,
@@ -68,9 +70,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some((_, fetch)) = this.replaying.as_mut() {
-            let mut prefix = ready!(fetch.as_mut().poll(cx));
-            let (mut response, _) = this.replaying.take().expect("checked above");
+        if let Some(replaying) = this.replaying.as_mut() {
+            let mut prefix = ready!(replaying.1.as_mut().poll(cx));
+            let (mut response, _) = *this.replaying.take().expect("checked above");
             let config = this.config.take().expect("kept for the replay");
             for (name, value) in prefix.headers.drain(..) {
                 response.headers_mut().insert(name, value);
@@ -88,7 +90,8 @@ where
             return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
         }
         prepare_headers(response.headers_mut(), &config);
-        if let Some((key, cursor)) = this.resume.take() {
+        if let Some(resume) = this.resume.take() {
+            let (key, cursor) = *resume;
             // The handler's live source is open by now, so the replay read here reaches at
             // least as far as where the live body starts: no gap, and the overlap is
             // dropped by id in the body.
@@ -104,7 +107,7 @@ where
                 }
                 Poll::Pending => {
                     *this.config = Some(config);
-                    *this.replaying = Some((response, fetch));
+                    *this.replaying = Some(Box::new((response, fetch)));
                     return Poll::Pending;
                 }
             }

@@ -83,7 +83,7 @@ where
                 let (parts, body) = req.into_parts();
                 let key = self.config.replay.key(&parts);
                 req = Request::from_parts(parts, body);
-                Some((key, cursor.clone()))
+                Some(Box::new((key, cursor.clone())))
             }
             None => None,
         };

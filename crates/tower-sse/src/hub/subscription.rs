@@ -73,6 +73,9 @@ impl Subscription {
     ) -> Self {
         let (outcome, pending, last_id) = match replay {
             Some(replay) => {
+                // An unknown cursor is no position: nothing to resume from, or to skip.
+                let cursor =
+                    cursor.filter(|_| !matches!(replay.outcome, ReplayOutcome::Unknown(_)));
                 let last_id = replay.last_id.or(cursor);
                 (Some(replay.outcome), replay.frames.into(), last_id)
             }
@@ -140,7 +143,7 @@ impl Body for Subscription {
     }
 }
 
-struct Feed<L> {
+struct Feed<L: EventLog> {
     inner: Arc<Inner<L>>,
     topic_name: Box<str>,
     topic: Arc<Topic>,
@@ -159,13 +162,19 @@ impl<L: EventLog> Feed<L> {
             let receiver = self.receiver.as_mut().expect("present until drop");
             match receiver.recv().await {
                 Ok(event) => {
+                    if self
+                        .inner
+                        .already_delivered(event.id(), self.last_id.as_ref())
+                    {
+                        continue;
+                    }
                     let (id, frame) = event.into_parts();
                     self.last_id = Some(id);
                     return Ok(frame);
                 }
-                Err(RecvError::Lagged(_)) => self.catch_up().await?,
-                // The sender lives in the topic, which this feed holds.
-                Err(RecvError::Closed) => unreachable!("topic sender dropped while subscribed"),
+                // Lagged: the ring moved past this subscriber. Closed: a live log's tail
+                // started again after the log lost events, and replaced the ring.
+                Err(RecvError::Lagged(_) | RecvError::Closed) => self.catch_up().await?,
             }
         }
     }
@@ -174,11 +183,12 @@ impl<L: EventLog> Feed<L> {
     /// and rejoin the live feed, under the topic lock so nothing is missed or repeated.
     async fn catch_up(&mut self) -> Result<(), SubscriptionError> {
         let live = self.topic.live.lock().await;
+        let upto = live.tail.as_ref().map(|tail| tail.position.clone());
         match self.last_id.clone() {
             Some(cursor) => {
                 let replay = self
                     .inner
-                    .replay(&self.topic_name, &cursor)
+                    .replay(&self.topic_name, &cursor, upto.as_ref())
                     .await
                     .map_err(|e| SubscriptionError(Box::new(e)))?;
                 self.pending.extend(replay.frames);
@@ -192,6 +202,7 @@ impl<L: EventLog> Feed<L> {
                 .push_back(self.inner.gap.frame(&ReplayOutcome::gap(None))),
         }
         let sender = live
+            .sender
             .as_ref()
             .expect("a sender exists while a receiver does");
         self.receiver = Some(sender.subscribe());
@@ -199,7 +210,7 @@ impl<L: EventLog> Feed<L> {
     }
 }
 
-impl<L> Drop for Feed<L> {
+impl<L: EventLog> Drop for Feed<L> {
     fn drop(&mut self) {
         drop(self.receiver.take());
         self.inner.release(&self.topic_name, &self.topic);

@@ -1,0 +1,118 @@
+//! [`LiveLog`]: an [`EventLog`] that several processes share, whose new events can be awaited.
+//!
+//! An in-memory log lives in one process, so whoever appends to it can also hand the event to
+//! the local subscribers. A log in a shared store (Redis Streams) is appended to by every
+//! server: an event published on server A must reach the subscribers connected to server B,
+//! which only learns of it from the log. A `LiveLog` offers what a server needs to follow the
+//! log itself rather than its own publishers:
+//!
+//! - [`LiveLog::tail`]: a [`LogTail`] that waits until a topic has events after a position
+//!   (Redis: `XREAD BLOCK`); the events themselves are then read with
+//!   [`EventLog::read_after`], so a tail that fell behind retention sees the
+//!   [`Gap`](crate::ReplayOutcome::Gap) like any reader.
+//! - [`LiveLog::last_id`]: the position a new tail starts after ("now").
+//! - [`LiveLog::compare_ids`]: the order of two ids, so that a replay can stop exactly where the
+//!   tail's delivery starts, and a subscriber can drop a live event it already replayed.
+//!
+//! The `tower-sse` hub uses it in `Hub::with_live_log`: one tail per topic with local
+//! subscribers feeds them all, and publishing only appends.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_sse_core::{EventLog, LiveLog, LogTail};
+//!
+//! /// Waits for the first event appended to `topic` after this call, by any process.
+//! async fn next_event<L: LiveLog>(log: &L, topic: &str) -> Result<Vec<u8>, L::Error> {
+//!     let start = log.last_id(topic).await?;
+//!     let mut tail = log.tail(topic);
+//!     loop {
+//!         tail.wait_after(start.as_deref()).await?;
+//!         let replay = log.read_after(topic, start.as_deref(), 1).await?;
+//!         if let Some(event) = replay.events.first() {
+//!             return Ok(event.frame().to_vec());
+//!         }
+//!     }
+//! }
+//! ```
+
+use std::{cmp::Ordering, future::Future, sync::Arc};
+
+use crate::EventLog;
+
+/// An [`EventLog`] shared by several processes, whose new events can be awaited.
+///
+/// # Contract
+///
+/// Besides the [`EventLog`] contract:
+///
+/// - Ids of one topic are totally ordered by [`compare_ids`](Self::compare_ids) in append
+///   order, and [`read_after`](EventLog::read_after) returns events in that order.
+/// - [`last_id`](Self::last_id) is a position that [`read_after`](EventLog::read_after)
+///   resumes from: reading after it returns nothing appended before the call and everything
+///   appended after it, with the outcome [`Resumed`](crate::ReplayOutcome::Resumed) until
+///   retention drops those events.
+/// - A [`LogTail`] returns from [`wait_after`](LogTail::wait_after) soon after an event is
+///   appended past its position, by any process.
+pub trait LiveLog: EventLog {
+    /// Waits for one topic's new events; may hold a connection of its own.
+    type Tail: LogTail<Error = Self::Error>;
+
+    /// A tail of `topic`. Does no I/O: the tail connects when first awaited.
+    fn tail(&self, topic: &str) -> Self::Tail;
+
+    /// The id of the newest event ever appended to `topic`, retained or not: the position a
+    /// new tail starts after. `None` when the log has no position for the topic yet; reading
+    /// after `None` is then reading from its start.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when the position could not be read.
+    fn last_id(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send;
+
+    /// The order of two ids of one topic, as the log orders their events; `None` when either
+    /// is not in the format of this log's ids.
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering>;
+}
+
+/// Waits for a topic's events after a position; made by [`LiveLog::tail`].
+pub trait LogTail: Send + 'static {
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Returns once the topic may hold events after `after` (`None`: after its start), or
+    /// once a store-chosen timeout has passed, so that a caller can check whether it should
+    /// go on. `true` means events are there; `false` may be a timeout. Either way, the caller
+    /// reads with [`EventLog::read_after`].
+    ///
+    /// # Errors
+    ///
+    /// The store's error; calling again retries (a store reconnects on its own).
+    fn wait_after(
+        &mut self,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// A shared live log is a live log.
+impl<L: LiveLog> LiveLog for Arc<L> {
+    type Tail = L::Tail;
+
+    fn tail(&self, topic: &str) -> Self::Tail {
+        (**self).tail(topic)
+    }
+
+    fn last_id(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
+        (**self).last_id(topic)
+    }
+
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering> {
+        (**self).compare_ids(a, b)
+    }
+}
