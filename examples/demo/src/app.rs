@@ -2,8 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tower_sse::{Hub, ShutdownSignal};
-use tower_sse_core::Event;
+use tower_sse::{Hub, ShutdownSignal, Subscription};
+use tower_sse_core::{Event, LoggedEvent, MemoryLog};
+use tower_sse_redis::RedisLog;
 
 /// The topic `/events` serves and `/publish` and the ticker write to.
 pub(crate) const TOPIC: &str = "demo";
@@ -13,10 +14,86 @@ pub(crate) const INDEX_HTML: &str = include_str!("index.html");
 
 /// Publishes `body` as the data of an event of type `event` (from the raw query string of
 /// `POST /publish`); the new event's id as `{"id":"..."}`, or a message for a 400.
-pub(crate) async fn publish(hub: &Hub, query: Option<&str>, body: &[u8]) -> Result<String, String> {
+/// The demo's hub over either log; the framework servers only see this type.
+#[derive(Clone, Debug)]
+pub(crate) enum DemoHub {
+    Memory(Hub<MemoryLog>),
+    /// Over Redis with a live tail, so several demo servers share one history.
+    Redis(Hub<RedisLog>),
+}
+
+/// The log failed; the message names the store.
+#[derive(Debug)]
+pub(crate) struct HubError(String);
+
+impl std::fmt::Display for HubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HubError {}
+
+impl DemoHub {
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        event: &Event<'_>,
+    ) -> Result<LoggedEvent, HubError> {
+        match self {
+            Self::Memory(hub) => hub
+                .publish(topic, event)
+                .await
+                .map_err(|e| HubError(e.to_string())),
+            Self::Redis(hub) => hub
+                .publish(topic, event)
+                .await
+                .map_err(|e| HubError(e.to_string())),
+        }
+    }
+
+    pub(crate) async fn subscribe(
+        &self,
+        topic: &str,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, HubError> {
+        match self {
+            Self::Memory(hub) => hub
+                .subscribe(topic, cursor)
+                .await
+                .map_err(|e| HubError(e.to_string())),
+            Self::Redis(hub) => hub
+                .subscribe(topic, cursor)
+                .await
+                .map_err(|e| HubError(e.to_string())),
+        }
+    }
+}
+
+/// Why a publish failed: the client's input (400) or the store (503).
+#[derive(Debug)]
+pub(crate) struct PublishError {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+impl From<String> for PublishError {
+    fn from(message: String) -> Self {
+        Self {
+            status: 400,
+            message,
+        }
+    }
+}
+
+pub(crate) async fn publish(
+    hub: &DemoHub,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<String, PublishError> {
     let event_type = match query_param(query.unwrap_or(""), "event") {
         Some(Ok(value)) => Some(value),
-        Some(Err(())) => return Err("the event type is not valid UTF-8\n".to_owned()),
+        Some(Err(())) => return Err("the event type is not valid UTF-8\n".to_owned().into()),
         None => None,
     };
     let data = std::str::from_utf8(body).map_err(|_| "the body is not valid UTF-8\n".to_owned())?;
@@ -24,11 +101,14 @@ pub(crate) async fn publish(hub: &Hub, query: Option<&str>, body: &[u8]) -> Resu
     if let Some(event_type) = event_type.as_deref().filter(|t| !t.is_empty()) {
         event = event
             .event(event_type)
-            .map_err(|e| format!("bad event type: {e}\n"))?;
+            .map_err(|e| PublishError::from(format!("bad event type: {e}\n")))?;
     }
     match hub.publish(TOPIC, &event).await {
         Ok(logged) => Ok(serde_json::json!({ "id": logged.id() }).to_string()),
-        Err(e) => Err(format!("the log refused the event: {e}\n")),
+        Err(e) => Err(PublishError {
+            status: 503,
+            message: format!("the log refused the event: {e}\n"),
+        }),
     }
 }
 
@@ -61,7 +141,7 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, ()>> {
 }
 
 /// Publishes a `tick` event every `every` until shutdown.
-pub(crate) fn spawn_ticker(hub: Hub, every: Duration, shutdown: ShutdownSignal) {
+pub(crate) fn spawn_ticker(hub: DemoHub, every: Duration, shutdown: ShutdownSignal) {
     tokio::spawn(async move {
         let stop = shutdown.triggered();
         tokio::pin!(stop);
@@ -106,7 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_input_is_refused() {
-        let hub = Hub::new();
+        let hub = DemoHub::Memory(Hub::new());
         assert!(publish(&hub, Some("event=a%0Db"), b"x").await.is_err());
         assert!(publish(&hub, Some("event=a%00b"), b"x").await.is_err());
         assert!(publish(&hub, None, b"\xff").await.is_err());

@@ -9,7 +9,7 @@ use axum::{
     routing::{get, post},
 };
 use tokio::net::TcpListener;
-use tower_sse_axum::{Hub, HubStream, LastEventId, ShutdownSignal, SseLayer};
+use tower_sse_axum::{HubStream, LastEventId, ShutdownSignal, SseLayer};
 
 use crate::app;
 
@@ -17,18 +17,29 @@ async fn index() -> Html<&'static str> {
     Html(app::INDEX_HTML)
 }
 
-async fn events(State(hub): State<Hub>, last: LastEventId) -> Result<HubStream, StatusCode> {
+async fn events(
+    State(hub): State<app::DemoHub>,
+    last: LastEventId,
+) -> Result<HubStream, StatusCode> {
     let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
     subscription
         .map(HubStream)
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
 }
 
-async fn publish(State(hub): State<Hub>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+async fn publish(
+    State(hub): State<app::DemoHub>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
     match app::publish(&hub, query.as_deref(), &body).await {
         Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+        Err(e) => (status(e.status), e.message).into_response(),
     }
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 async fn plain() -> &'static str {
@@ -37,7 +48,7 @@ async fn plain() -> &'static str {
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    hub: Hub,
+    hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {

@@ -38,6 +38,7 @@ use options::{Framework, LogChoice, Options};
 use tokio::net::TcpListener;
 use tower_sse::{Hub, ShutdownSignal, SseLayer};
 use tower_sse_core::{Event, MemoryLog, Retention};
+use tower_sse_redis::RedisLog;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -58,21 +59,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> Result<(), String> {
+    let retention = Retention::default().max_events(options.log_capacity);
     let hub = match &options.log {
-        LogChoice::Memory => {
-            let retention = Retention::default().max_events(options.log_capacity);
-            Hub::with_log(MemoryLog::builder().retention(retention).build())
-        }
+        LogChoice::Memory => app::DemoHub::Memory(Hub::with_log(
+            MemoryLog::builder().retention(retention).build(),
+        )),
+        // Several demo servers on one Redis share one history: `with_live_log` tails the
+        // shared log, so events published on any server reach clients on all of them.
         LogChoice::Redis(url) => {
-            return Err(format!(
-                "redis log not available yet ({url}): the tower-sse-redis crate has not landed; \
-                 use --log memory"
-            ));
+            let log = RedisLog::builder(url.as_str())
+                .retention(retention)
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            app::DemoHub::Redis(Hub::with_live_log(log))
         }
     };
     let shutdown = ShutdownSignal::new();
     let mut layer = SseLayer::new()
         .heartbeat(options.heartbeat)
+        .accel_buffering(options.accel_buffering)
         .shutdown(shutdown.clone())
         .final_event(
             Event::new()

@@ -3,7 +3,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
-[--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N]";
+[--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N] \
+[--accel-buffering on|off]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Framework {
@@ -37,6 +38,9 @@ pub(crate) struct Options {
     pub(crate) tick: Option<Duration>,
     pub(crate) log: LogChoice,
     pub(crate) log_capacity: usize,
+    /// `X-Accel-Buffering: no` on event streams; `off` is for showing what nginx does
+    /// without it (the end-to-end control run).
+    pub(crate) accel_buffering: bool,
 }
 
 impl Options {
@@ -49,6 +53,7 @@ impl Options {
             tick: Some(Duration::from_millis(1000)),
             log: LogChoice::Memory,
             log_capacity: 10_000,
+            accel_buffering: true,
         };
         while let Some(flag) = args.next() {
             let (flag, inline) = match flag.split_once('=') {
@@ -104,6 +109,13 @@ impl Options {
                         value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                             format!("--log-capacity takes a positive count, not {value:?}")
                         })?;
+                }
+                "--accel-buffering" => {
+                    options.accel_buffering = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(format!("--accel-buffering is on or off, not {value:?}")),
+                    };
                 }
                 _ => return Err(format!("unknown option {flag}")),
             }

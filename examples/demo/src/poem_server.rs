@@ -10,7 +10,7 @@ use poem::{
     web::{Data, Html},
 };
 use tokio::net::TcpListener;
-use tower_sse_poem::{Hub, HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
+use tower_sse_poem::{HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
 
 use crate::app;
 
@@ -20,7 +20,7 @@ fn index() -> Html<&'static str> {
 }
 
 #[handler]
-async fn events(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
+async fn events(hub: Data<&app::DemoHub>, last: LastEventId) -> poem::Result<HubStream> {
     let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
     subscription
         .map(HubStream)
@@ -28,7 +28,7 @@ async fn events(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
 }
 
 #[handler]
-async fn publish(hub: Data<&Hub>, req: &Request, body: Body) -> Response {
+async fn publish(hub: Data<&app::DemoHub>, req: &Request, body: Body) -> Response {
     let body = match body.into_bytes().await {
         Ok(body) => body,
         Err(e) => {
@@ -43,7 +43,11 @@ async fn publish(hub: Data<&Hub>, req: &Request, body: Body) -> Response {
         Ok(json) => Response::builder()
             .content_type("application/json")
             .body(json),
-        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.message,
+        )
+            .into_response(),
     }
 }
 
@@ -54,7 +58,7 @@ fn plain() -> &'static str {
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    hub: Hub,
+    hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tower_sse_warp::{
-    ClientCursor, EventStream, Hub, ShutdownSignal, SseLayer,
+    ClientCursor, EventStream, ShutdownSignal, SseLayer,
     warp::{self, Filter, Reply, http::StatusCode},
 };
 
@@ -11,7 +11,7 @@ use crate::app;
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    hub: Hub,
+    hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
@@ -45,9 +45,11 @@ pub(crate) async fn serve(
                 match app::publish(&hub, query.as_deref(), &body).await {
                     Ok(json) => warp::reply::with_header(json, "content-type", "application/json")
                         .into_response(),
-                    Err(message) => {
-                        warp::reply::with_status(message, StatusCode::BAD_REQUEST).into_response()
-                    }
+                    Err(e) => warp::reply::with_status(
+                        e.message,
+                        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+                    )
+                    .into_response(),
                 }
             }
         });

@@ -1,5 +1,6 @@
 //! Smoke test: starts the demo binary on a free port for each framework and checks
-//! `/events`, `/publish`, `/plain` and a graceful exit on SIGTERM.
+//! `/events`, `/publish`, `/plain` and a graceful exit on SIGTERM; then two demo servers
+//! (different frameworks) sharing one real `redis-server` with `--log redis://...`.
 
 use std::{process::Stdio, time::Duration};
 
@@ -17,8 +18,13 @@ use tokio::{
 const NETWORK: Duration = Duration::from_secs(10);
 
 async fn start(framework: &str) -> (Child, String) {
+    start_with(framework, &[]).await
+}
+
+async fn start_with(framework: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_example-demo"))
         .args(["--addr", "127.0.0.1:0", "--framework", framework])
+        .args(extra)
         .args([
             "--heartbeat-ms",
             "300",
@@ -164,4 +170,133 @@ async fn warp() {
 #[tokio::test]
 async fn poem() {
     check("poem").await;
+}
+
+/// A `redis-server` on a free loopback port, killed on drop. Fails loudly when the binary is
+/// missing: `cargo xtask ci` installs it.
+struct Redis {
+    _child: Child,
+    url: String,
+}
+
+async fn redis() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no"])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server is needed for this test: run `cargo xtask ci`, which installs it");
+    let addr = format!("127.0.0.1:{port}");
+    timeout(NETWORK, async {
+        while TcpStream::connect(&addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("redis-server listening in time");
+    Redis {
+        _child: child,
+        url: format!("redis://{addr}"),
+    }
+}
+
+/// Reads SSE chunks until `count` events (ignoring comments and the retry hint) have arrived;
+/// returns (id, data) of each.
+async fn read_events(body: &mut Incoming, count: usize) -> Vec<(String, String)> {
+    let mut decoder = tower_sse_core::Decoder::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        decoder.feed(next_chunk(body).await.as_bytes());
+        while let Some(item) = decoder.decode().unwrap() {
+            if let tower_sse_core::Decoded::Event(e) = item {
+                events.push((e.last_event_id, e.data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn two_servers_share_one_redis() {
+    let redis = redis().await;
+    let log = ["--log", redis.url.as_str()];
+    let (_a, a) = start_with("axum", &log).await;
+    let (_b, b) = start_with("poem", &log).await;
+
+    // A client on B sees what is published on A.
+    let mut on_b = send(&b, request("GET", "/events", b"")).await.into_body();
+    assert_eq!(next_chunk(&mut on_b).await, "retry: 1000\n\n");
+    for body in [&b"one"[..], b"two"] {
+        let response = send(&a, request("POST", "/publish", body)).await;
+        assert_eq!(response.status(), 200);
+    }
+    let seen = read_events(&mut on_b, 2).await;
+    assert_eq!(
+        seen.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    drop(on_b);
+
+    // The client loses its connection, events go on being published on A, and it comes back
+    // on B with its last id: exactly what it missed, then live.
+    for body in [&b"three"[..], b"four"] {
+        assert_eq!(
+            send(&a, request("POST", "/publish", body)).await.status(),
+            200
+        );
+    }
+    let resume = Request::builder()
+        .uri("/events")
+        .header("host", "localhost")
+        .header("last-event-id", seen[1].0.as_str())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut back = send(&b, resume).await.into_body();
+    let missed = read_events(&mut back, 2).await;
+    assert_eq!(
+        missed.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>(),
+        ["three", "four"]
+    );
+    assert_eq!(
+        send(&b, request("POST", "/publish", b"five"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(read_events(&mut back, 1).await[0].1, "five");
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let output = timeout(
+        NETWORK,
+        Command::new(env!("CARGO_BIN_EXE_example-demo"))
+            .args(["--addr", "127.0.0.1:0", "--log", &url])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
 }
