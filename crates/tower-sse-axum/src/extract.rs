@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use axum::{extract::FromRequestParts, http::request::Parts};
-use tower_sse::{ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN};
+use tower_sse::ClientCursor;
 
 /// The last event id a reconnecting client sent, as an extractor that never rejects.
 ///
@@ -11,7 +11,7 @@ use tower_sse::{ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN};
 /// extensions, so the layer's settings (query parameter name, length limit) apply. Without the
 /// layer it parses the request itself with the defaults: the `Last-Event-ID` header, else the
 /// `lastEventId` query parameter, at most
-/// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`] bytes.
+/// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`](tower_sse::DEFAULT_MAX_LAST_EVENT_ID_LEN) bytes.
 ///
 /// [`get`](Self::get) is `None` when the client sent no id and when the id was invalid (not
 /// UTF-8, containing NUL, CR or LF, or too long); an invalid value never becomes a rejection.
@@ -41,7 +41,7 @@ impl LastEventId {
 
     /// The valid last event id as a string, if the client sent one.
     pub fn as_str(&self) -> Option<&str> {
-        self.get().map(tower_sse::LastEventId::as_str)
+        self.0.as_str()
     }
 
     /// The cursor to pass to [`Hub::subscribe`](tower_sse::Hub::subscribe); see
@@ -74,17 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // The layer inserts the cursor whenever the request carries one; without the extension
-        // the request either carried none or did not go through the layer, so parse it here.
-        let cursor = match parts.extensions.get::<ClientCursor>() {
-            Some(cursor) => cursor.clone(),
-            None => ClientCursor::from_parts(
-                &parts.headers,
-                &parts.uri,
-                Some("lastEventId"),
-                DEFAULT_MAX_LAST_EVENT_ID_LEN,
-            ),
-        };
+        let cursor = ClientCursor::from_request(&parts.extensions, &parts.headers, &parts.uri);
         Ok(Self(cursor))
     }
 }

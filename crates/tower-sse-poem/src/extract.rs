@@ -1,14 +1,14 @@
 //! [`LastEventId`]: the optional extractor for the position a client resumes from.
 
 use poem::{FromRequest, Request, RequestBody};
-use tower_sse::{ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN};
+use tower_sse::ClientCursor;
 
 /// The last event id a reconnecting client sent, as an extractor that never rejects.
 ///
 /// Behind [`SseMiddleware`](crate::SseMiddleware) it is the [`ClientCursor`] the layer parsed,
 /// with the layer's settings; without it the request is parsed here with the defaults (the
 /// `Last-Event-ID` header, else the `lastEventId` query parameter, at most
-/// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`] bytes).
+/// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`](tower_sse::DEFAULT_MAX_LAST_EVENT_ID_LEN) bytes).
 ///
 /// [`get`](Self::get) is `None` when the client sent no id and when the id was invalid. To
 /// resume from a [`Hub`](tower_sse::Hub), pass [`log_cursor`](Self::log_cursor), which turns
@@ -24,7 +24,7 @@ impl LastEventId {
 
     /// The valid last event id as a string, if the client sent one.
     pub fn as_str(&self) -> Option<&str> {
-        self.get().map(tower_sse::LastEventId::as_str)
+        self.0.as_str()
     }
 
     /// The cursor to pass to [`Hub::subscribe`](tower_sse::Hub::subscribe); see
@@ -47,15 +47,7 @@ impl From<ClientCursor> for LastEventId {
 
 impl<'a> FromRequest<'a> for LastEventId {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let cursor = match req.extensions().get::<ClientCursor>() {
-            Some(cursor) => cursor.clone(),
-            None => ClientCursor::from_parts(
-                req.headers(),
-                req.uri(),
-                Some("lastEventId"),
-                DEFAULT_MAX_LAST_EVENT_ID_LEN,
-            ),
-        };
+        let cursor = ClientCursor::from_request(req.extensions(), req.headers(), req.uri());
         Ok(Self(cursor))
     }
 }

@@ -2,8 +2,10 @@
 
 use std::convert::Infallible;
 
-use http::{HeaderMap, Uri};
-use tower_sse::{ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, LastEventId};
+use http::HeaderMap;
+use tower_sse::{
+    ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, LastEventId,
+};
 use warp::Filter;
 
 /// The [`ClientCursor`] of the request; never rejects.
@@ -39,14 +41,10 @@ pub fn last_event_id() -> impl Filter<Extract = (Option<LastEventId>,), Error = 
 }
 
 fn parse(headers: &HeaderMap, query: Option<&str>) -> ClientCursor {
-    let uri = match query {
-        Some(query) => format!("/?{query}").parse().unwrap_or_default(),
-        None => Uri::default(),
-    };
-    ClientCursor::from_parts(
+    ClientCursor::from_headers_and_query(
         headers,
-        &uri,
-        Some("lastEventId"),
+        query,
+        Some(DEFAULT_LAST_EVENT_ID_QUERY),
         DEFAULT_MAX_LAST_EVENT_ID_LEN,
     )
 }

@@ -31,6 +31,9 @@ use http::{HeaderMap, HeaderName, Uri};
 /// The `Last-Event-ID` request header.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
+/// The default query parameter read when the `Last-Event-ID` header is absent.
+pub const DEFAULT_LAST_EVENT_ID_QUERY: &str = "lastEventId";
+
 /// The default longest `Last-Event-ID` accepted, in bytes.
 pub const DEFAULT_MAX_LAST_EVENT_ID_LEN: usize = 256;
 
@@ -129,13 +132,21 @@ impl ClientCursor {
     /// Reads the `Last-Event-ID` header, or when it is absent, the query parameter `query`
     /// (if given) of `uri`. Values longer than `max_len` bytes are invalid.
     pub fn from_parts(headers: &HeaderMap, uri: &Uri, query: Option<&str>, max_len: usize) -> Self {
+        Self::from_headers_and_query(headers, uri.query(), query, max_len)
+    }
+
+    /// Like [`from_parts`](Self::from_parts), with the raw query string (without `?`) instead
+    /// of the URI, for frameworks that hand out the query alone.
+    pub fn from_headers_and_query(
+        headers: &HeaderMap,
+        query_string: Option<&str>,
+        query: Option<&str>,
+        max_len: usize,
+    ) -> Self {
         if let Some(value) = headers.get(LAST_EVENT_ID) {
             return Self::from_value(value.as_bytes(), max_len);
         }
-        let Some(name) = query else {
-            return Self::Absent;
-        };
-        let Some(query) = uri.query() else {
+        let (Some(name), Some(query)) = (query, query_string) else {
             return Self::Absent;
         };
         for pair in query.split('&') {
@@ -148,6 +159,29 @@ impl ClientCursor {
             }
         }
         Self::Absent
+    }
+
+    /// The cursor of a request as an extractor sees it: the one
+    /// [`SseLayer`](crate::SseLayer) stored in `extensions` (with the layer's settings), or
+    /// without the layer, parsed here with the defaults
+    /// ([`DEFAULT_LAST_EVENT_ID_QUERY`], [`DEFAULT_MAX_LAST_EVENT_ID_LEN`]).
+    pub fn from_request(extensions: &http::Extensions, headers: &HeaderMap, uri: &Uri) -> Self {
+        // The layer inserts the cursor whenever the request carries one; without the
+        // extension the request carried none or did not go through the layer: parse it.
+        match extensions.get::<Self>() {
+            Some(cursor) => cursor.clone(),
+            None => Self::from_parts(
+                headers,
+                uri,
+                Some(DEFAULT_LAST_EVENT_ID_QUERY),
+                DEFAULT_MAX_LAST_EVENT_ID_LEN,
+            ),
+        }
+    }
+
+    /// The valid last event id as a string, if any.
+    pub fn as_str(&self) -> Option<&str> {
+        self.last_event_id().map(LastEventId::as_str)
     }
 
     fn from_value(value: &[u8], max_len: usize) -> Self {

@@ -249,7 +249,7 @@ impl Default for Config {
             final_event: None,
             max_lifetime: None,
             coalesce_limit: DEFAULT_COALESCE_LIMIT,
-            last_event_id_query: Some("lastEventId"),
+            last_event_id_query: Some(crate::DEFAULT_LAST_EVENT_ID_QUERY),
             max_last_event_id_len: crate::DEFAULT_MAX_LAST_EVENT_ID_LEN,
             replay: ReplayConfig::default(),
         }

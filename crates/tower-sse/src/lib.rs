@@ -165,7 +165,8 @@ pub use hub::{
     DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, GapSignal, Hub, Subscription, SubscriptionError,
 };
 pub use last_event_id::{
-    ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId, LAST_EVENT_ID, LastEventId,
+    ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
+    LAST_EVENT_ID, LastEventId,
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, SseLayer};
 pub use replay::{DEFAULT_LAYER_MAX_REPLAY, GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
