@@ -4,6 +4,8 @@
 //! cargo xtask ci              fmt, clippy, tests, docs, dependency rules, a short fuzz run
 //! cargo xtask fuzz [SECONDS]  coverage-guided fuzzing of the decoder (libFuzzer), default 60 s
 //! cargo xtask bench           every benchmark; figures go to BENCHMARKS.md by hand
+//! cargo xtask e2e [--install] Chromium, nginx and Node clients against the demo, and a
+//!                             load run; figures go to BENCHMARKS.md (`--install`: only install)
 //! ```
 
 use std::{
@@ -12,6 +14,8 @@ use std::{
     process::{Command, ExitCode},
     time::Instant,
 };
+
+mod e2e;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -28,8 +32,9 @@ fn main() -> ExitCode {
             .and_then(fuzz),
         Some("bench") => bench(),
         Some("deps") => check_core_dependencies(),
+        Some("e2e") => e2e::e2e(args.get(1).is_some_and(|a| a == "--install")),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench | deps>");
+            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench | deps | e2e [--install]>");
             return ExitCode::from(2);
         }
     };
@@ -102,6 +107,7 @@ fn ci() -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     fuzz(10)?;
+    e2e::e2e(false)?;
     println!(
         "\nci: all steps passed in {:.0}s",
         started.elapsed().as_secs_f64()
