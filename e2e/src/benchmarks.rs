@@ -64,18 +64,17 @@ fn section(f: &LoadFigures, passed: bool, note: &str) -> String {
         "{HEADING}\n\n\
          `cargo xtask e2e` (load part: `e2e/src/load.rs`; sizes from `E2E_LOAD_CONNECTIONS`,\n\
          `E2E_LOAD_RATE`, `E2E_LOAD_SECS`). One demo server (`example-demo`, axum, release build,\n\
-         `--heartbeat-ms 1000 --tick-ms 0`, glibc malloc) on loopback; the clients are tasks in\n\
+         `--heartbeat-ms 1000 --tick-ms 0`, jemalloc) on loopback; the clients are tasks in\n\
          the harness process (one tokio runtime, raw HTTP/1.1, the project's `Decoder`), each\n\
          checking that event n carries sequence number n; the publisher sends `POST /publish`\n\
          over one keep-alive connection. Latency runs from just before the publish request to the\n\
          client decoding the event (one process, one monotonic clock). Memory is the server's\n\
          VmRSS (`/proc/PID/status`) after a warm-up connection and publish, then with every\n\
          client connected; per connection is the difference over the connection count. Then\n\
-         every client drops its connection at once: the server's open files (`/proc/PID/fd`)\n\
-         must return to the baseline within 30 s. Its RSS does not fall back to the baseline:\n\
-         glibc keeps freed memory in its per-thread arenas for reuse. So up to 4 more waves of\n\
-         as many streams are opened and dropped, until the RSS after a drop grows by at most\n\
-         {}% of the first wave's growth over the wave before (memory reused, not leaked).\n\
+         every client drops its connection at once: within 30 s the server's open files\n\
+         (`/proc/PID/fd`) must return to the baseline and its RSS to the baseline plus {}% of\n\
+         what the connections took. (The demo runs on jemalloc with background purging; with\n\
+         glibc's malloc the freed memory stays in per-thread arenas and RSS stays high.)\n\
          Server, clients and publisher share the machine's 2 cores.\n{note}\n\n\
          | figure | value |\n\
          | --- | ---: |\n\
@@ -88,7 +87,6 @@ fn section(f: &LoadFigures, passed: bool, note: &str) -> String {
          | server RSS before / with all connected | {:.1} / {:.1} MiB |\n\
          | server memory per connection | {:.1} KiB |\n\
          | server RSS at the end of the run / after the drop | {:.1} / {:.1} MiB |\n\
-         | more waves: server RSS after each drop | {} MiB |\n\
          | server open files before / connected / after the drop | {} / {} / {} (back in {:.1} s) |\n\
          | result | {} |\n",
         f.reuse_tolerance_pct,
@@ -111,11 +109,6 @@ fn section(f: &LoadFigures, passed: bool, note: &str) -> String {
         f.kib_per_connection(),
         mib(f.rss_end_kib),
         mib(f.rss_after_kib),
-        f.waves
-            .iter()
-            .map(|(_, after)| format!("{:.1}", mib(*after)))
-            .collect::<Vec<_>>()
-            .join(" / "),
         f.fds_baseline,
         f.fds_connected,
         f.fds_after,

@@ -37,8 +37,6 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(120);
 const DRAIN_WITHIN: Duration = Duration::from_secs(30);
 /// The bound on the server's return to its baseline after the clients drop.
 const SETTLE_WITHIN: Duration = Duration::from_secs(30);
-/// The most waves of connections opened after the measured one, until RSS levels off.
-const MAX_WAVES: usize = 4;
 
 /// The figures of one load run.
 #[derive(Clone, Debug, Default)]
@@ -59,7 +57,6 @@ pub(crate) struct LoadFigures {
     pub(crate) fds_after: usize,
     pub(crate) settle_secs: f64,
     /// Server RSS (KiB) with all connected and after the drop, for each wave after the first.
-    pub(crate) waves: Vec<(u64, u64)>,
     pub(crate) reuse_tolerance_pct: u32,
     pub(crate) reuse_tolerance_kib: u64,
     /// CPU used while publishing, in % of one core.
@@ -84,9 +81,8 @@ impl LoadFigures {
             "{} connections x {} events = {} deliveries ({} complete clients); connect {:.1} s; \
              latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU while publishing: server \
              {:.0}%, harness {:.0}% of a core; RSS {} KiB -> {} KiB connected \
-             ({:.1} KiB/connection) -> {} KiB at the end -> {} KiB after the drop; more waves \
-             (connected, after the drop): {:?} KiB (tolerance {} KiB); open files {} -> {} -> {} \
-             (back in {:.1} s)",
+             ({:.1} KiB/connection) -> {} KiB at the end -> {} KiB after the drop (tolerance {} \
+             KiB); open files {} -> {} -> {} (back in {:.1} s)",
             self.connections,
             self.events,
             self.deliveries,
@@ -102,7 +98,6 @@ impl LoadFigures {
             self.kib_per_connection(),
             self.rss_end_kib,
             self.rss_after_kib,
-            self.waves,
             self.reuse_tolerance_kib,
             self.fds_baseline,
             self.fds_connected,
@@ -291,9 +286,16 @@ async fn run(tools: &Tools, figures: &mut LoadFigures) -> Result<(), String> {
         .map_or(f64::NAN, |us| f64::from(*us) / 1000.0);
     drop(latencies);
 
-    // Every client at once.
+    // Every client at once. The demo runs on jemalloc with background purging, so the
+    // memory the connections took goes back to the OS: wait for the open files and the RSS
+    // to come back to the baseline (RSS within a tolerance of the growth).
     drop(streams);
-    let (fds, rss, secs) = settle(pid, figures.fds_baseline).await?;
+    let growth = figures
+        .rss_connected_kib
+        .saturating_sub(figures.rss_baseline_kib);
+    figures.reuse_tolerance_kib = growth * u64::from(figures.reuse_tolerance_pct) / 100;
+    let rss_target = figures.rss_baseline_kib + figures.reuse_tolerance_kib;
+    let (fds, rss, secs) = settle(pid, figures.fds_baseline, rss_target).await?;
     (
         figures.fds_after,
         figures.rss_after_kib,
@@ -305,98 +307,30 @@ async fn run(tools: &Tools, figures: &mut LoadFigures) -> Result<(), String> {
             figures.fds_baseline
         ));
     }
-
-    // glibc's malloc keeps freed memory in its arenas (spread over threads and fragmented),
-    // so RSS does not fall back to the baseline. More waves of as many connections show
-    // whether that memory is reused (RSS levels off) or leaked (RSS grows with every wave).
-    let growth = figures
-        .rss_connected_kib
-        .saturating_sub(figures.rss_baseline_kib);
-    figures.reuse_tolerance_kib = growth * u64::from(figures.reuse_tolerance_pct) / 100;
-    let mut previous = figures.rss_after_kib;
-    for _ in 0..MAX_WAVES {
-        let streams = open_streams(demo.addr, figures.connections).await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let connected = rss_kib(pid)?;
-        drop(streams);
-        let (fds, after, secs) = settle(pid, figures.fds_baseline).await?;
-        figures.waves.push((connected, after));
-        if fds > figures.fds_baseline {
-            figures.failures.push(format!(
-                "{fds} open files {secs:.0} s after wave {} dropped (baseline {})",
-                figures.waves.len() + 1,
-                figures.fds_baseline
-            ));
-            break;
-        }
-        if after <= previous + figures.reuse_tolerance_kib {
-            break;
-        }
-        previous = after;
-    }
-    let levelled = match figures.waves[..] {
-        [] => false,
-        [(_, only)] => only <= figures.rss_after_kib + figures.reuse_tolerance_kib,
-        [.., (_, before), (_, last)] => last <= before + figures.reuse_tolerance_kib,
-    };
-    if !levelled {
+    if rss > rss_target {
         figures.failures.push(format!(
-            "server RSS still grows after {} waves of {} connections: {:?} KiB after each drop \
-             (tolerance {} KiB per wave)",
-            figures.waves.len() + 1,
-            figures.connections,
-            figures.waves.iter().map(|w| w.1).collect::<Vec<_>>(),
-            figures.reuse_tolerance_kib
+            "server RSS {rss} KiB {secs:.0} s after the drop (baseline {} KiB + tolerance {} \
+             KiB, {}% of the {growth} KiB the connections took)",
+            figures.rss_baseline_kib, figures.reuse_tolerance_kib, figures.reuse_tolerance_pct
         ));
     }
     demo.check_alive()?;
     Ok(())
 }
 
-/// Waits (at most `SETTLE_WITHIN`) for the server's open files to come back to `baseline`,
-/// then a second more for memory to be freed: open files, RSS and the seconds it took.
-async fn settle(pid: u32, baseline: usize) -> Result<(usize, u64, f64), String> {
+/// Waits (at most `SETTLE_WITHIN` from now) for the server's open files to come back to
+/// `baseline` and its RSS to `rss_target` or below: open files, RSS and the seconds it took.
+async fn settle(pid: u32, baseline: usize, rss_target: u64) -> Result<(usize, u64, f64), String> {
     let dropped = Instant::now();
-    let mut fds = open_files(pid)?;
-    while fds > baseline && dropped.elapsed() < SETTLE_WITHIN {
+    loop {
+        let fds = open_files(pid)?;
+        let rss = rss_kib(pid)?;
+        let secs = dropped.elapsed().as_secs_f64();
+        if (fds <= baseline && rss <= rss_target) || dropped.elapsed() >= SETTLE_WITHIN {
+            return Ok((fds, rss, secs));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        fds = open_files(pid)?;
     }
-    let secs = dropped.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    Ok((fds, rss_kib(pid)?, secs))
-}
-
-/// Opens `n` event streams (each up to its response head) and returns them.
-async fn open_streams(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
-    let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-    let mut opening = JoinSet::new();
-    for _ in 0..n {
-        let permit = Arc::clone(&permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        opening.spawn(async move {
-            let opened = open_stream(addr).await;
-            drop(permit);
-            opened
-        });
-    }
-    let mut streams = Vec::with_capacity(n);
-    let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
-    while let Some(done) = tokio::time::timeout_at(deadline, opening.join_next())
-        .await
-        .map_err(|_| {
-            format!(
-                "{} of {n} streams opened within {CONNECT_WITHIN:?}",
-                streams.len()
-            )
-        })?
-    {
-        let (stream, _) = done.map_err(|e| e.to_string())??;
-        streams.push(stream);
-    }
-    Ok(streams)
 }
 
 /// Connects (a few tries) and reads the response head of `GET /events`; the stream and the

@@ -27,7 +27,7 @@
 //! E2E_LOAD_CONNECTIONS          concurrent streams under load       10000
 //! E2E_LOAD_RATE                 events per second under load        10
 //! E2E_LOAD_SECS                 seconds of publishing under load    30
-//! E2E_LOAD_REUSE_TOLERANCE_PCT  RSS growth allowed per extra wave   10 (% of the first growth)
+//! E2E_LOAD_REUSE_TOLERANCE_PCT  RSS left after the drop, allowed     10 (% of the growth)
 //! ```
 //!
 //! Everything started here (demo servers, nginx, Chromium, node) is a child process killed
