@@ -63,8 +63,9 @@ pub use response::HubStream;
 
 pub use poem;
 pub use tower_sse::{
-    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapSignal, Hub, InvalidLastEventId,
-    ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription, SubscriptionError,
+    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
+    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,

@@ -57,8 +57,9 @@ pub use reply::{EventStream, EventStreamBody, EventStreamFuture, EventStreamServ
 pub use serve::serve;
 
 pub use tower_sse::{
-    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapSignal, Hub, InvalidLastEventId,
-    LastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription, SubscriptionError,
+    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
+    InvalidLastEventId, LastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
