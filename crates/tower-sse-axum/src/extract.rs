@@ -13,9 +13,9 @@ use tower_sse::ClientCursor;
 /// `lastEventId` query parameter, at most
 /// [`DEFAULT_MAX_LAST_EVENT_ID_LEN`](tower_sse::DEFAULT_MAX_LAST_EVENT_ID_LEN) bytes.
 ///
-/// [`get`](Self::get) is `None` when the client sent no id and when the id was invalid (not
+/// [`as_str`](ClientCursor::as_str) is `None` when the client sent no id and when the id was invalid (not
 /// UTF-8, containing NUL, CR or LF, or too long); an invalid value never becomes a rejection.
-/// To resume from a [`Hub`](tower_sse::Hub), pass [`log_cursor`](Self::log_cursor): it also
+/// To resume from a [`Hub`](tower_sse::Hub), pass [`log_cursor`](ClientCursor::log_cursor): it also
 /// turns an invalid id into a cursor that no log knows, so the client gets the gap signal
 /// and refetches its state instead of silently missing events.
 ///
@@ -33,28 +33,17 @@ use tower_sse::ClientCursor;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LastEventId(ClientCursor);
 
-impl LastEventId {
-    /// The valid last event id, if the client sent one.
-    pub fn get(&self) -> Option<&tower_sse::LastEventId> {
-        self.0.last_event_id()
-    }
+/// The extractor is the [`ClientCursor`] it read: `last.as_str()`, `last.last_event_id()` and
+/// `last.log_cursor()` are [`ClientCursor`]'s.
+impl std::ops::Deref for LastEventId {
+    type Target = ClientCursor;
 
-    /// The valid last event id as a string, if the client sent one.
-    pub fn as_str(&self) -> Option<&str> {
-        self.0.as_str()
-    }
-
-    /// The cursor to pass to [`Hub::subscribe`](tower_sse::Hub::subscribe); see
-    /// [`ClientCursor::log_cursor`].
-    pub fn log_cursor(&self) -> Option<&str> {
-        self.0.log_cursor()
-    }
-
-    /// What the request carried: absent, valid or invalid.
-    pub fn cursor(&self) -> &ClientCursor {
+    fn deref(&self) -> &ClientCursor {
         &self.0
     }
+}
 
+impl LastEventId {
     /// The valid last event id, if any.
     pub fn into_inner(self) -> Option<tower_sse::LastEventId> {
         match self.0 {
