@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load
-//! E2E_FRAMEWORKS                demo frameworks for the browser     axum,warp,poem
+//! E2E_FRAMEWORKS                demo frameworks (browser, node, nginx live) axum,warp,poem
 //! E2E_EVENTS                    events in the browser and Node runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
 //! E2E_IDLE_SECS                 the idle stream through nginx       30
@@ -289,13 +289,15 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
     }
     if settings.runs("node") {
         println!("\n-- node: the eventsource package, stream cut mid-event");
-        let t = Instant::now();
-        let result = resume::node(tools, settings).await;
-        outcomes.push(Outcome::report(
-            "node eventsource (axum)",
-            result,
-            t.elapsed(),
-        ));
+        for framework in &settings.frameworks {
+            let t = Instant::now();
+            let result = resume::node(tools, settings, framework).await;
+            outcomes.push(Outcome::report(
+                &format!("node eventsource ({framework})"),
+                result,
+                t.elapsed(),
+            ));
+        }
     }
     if settings.runs("nginx") {
         println!("\n-- nginx: gzip, proxy buffering, proxy_read_timeout");

@@ -49,12 +49,17 @@ async fn run(
     settings: &Settings,
     outcomes: &mut Vec<Outcome>,
 ) -> Result<(), String> {
-    let live_demo = Demo::start(
-        &tools.demo,
-        &["--tick-ms", "0"],
-        &tools.log_path("demo-nginx-live"),
-    )
-    .await?;
+    // One live demo per framework: each must get its events through nginx at once.
+    let mut live_demos = Vec::new();
+    for framework in &settings.frameworks {
+        let demo = Demo::start(
+            &tools.demo,
+            &["--tick-ms", "0", "--framework", framework],
+            &tools.log_path(&format!("demo-nginx-live-{framework}")),
+        )
+        .await?;
+        live_demos.push((framework.clone(), demo));
+    }
     let idle_demo = Demo::start(
         &tools.demo,
         &["--tick-ms", "0", "--heartbeat-ms", "1000"],
@@ -75,10 +80,14 @@ async fn run(
     });
 
     let dir = TempDir::new(&tools.work_dir.join("tmp"), "nginx")?;
-    let mut upstreams = vec![live_demo.addr, idle_demo.addr];
-    if let Ok(control) = &control_demo {
+    // Upstream order: idle, control (when it started), then one per live framework.
+    let mut upstreams = vec![idle_demo.addr];
+    let control_port_index = control_demo.as_ref().ok().map(|control| {
         upstreams.push(control.addr);
-    }
+        upstreams.len() - 1
+    });
+    let live_start = upstreams.len();
+    upstreams.extend(live_demos.iter().map(|(_, demo)| demo.addr));
     let nginx = Nginx::start(
         &tools.nginx,
         dir.path(),
@@ -86,22 +95,27 @@ async fn run(
         &tools.log_path("nginx"),
     )
     .await?;
-    let (live_port, idle_port) = (nginx.ports[0], nginx.ports[1]);
+    let idle_port = nginx.ports[0];
 
     let idle_started = Instant::now();
     let idle = StreamWatch::open(SocketAddr::from(([127, 0, 0, 1], idle_port)));
 
-    let started = Instant::now();
-    let live = latency_run(live_demo.addr, live_port, true).await;
-    outcomes.push(Outcome::report(
-        "nginx: events within 100 ms (gzip)",
-        live,
-        started.elapsed(),
-    ));
+    for (i, (framework, demo)) in live_demos.iter().enumerate() {
+        let started = Instant::now();
+        let live = latency_run(demo.addr, nginx.ports[live_start + i], true).await;
+        outcomes.push(Outcome::report(
+            &format!("nginx: events within 100 ms (gzip, {framework})"),
+            live,
+            started.elapsed(),
+        ));
+    }
 
     let started = Instant::now();
     let control = match &control_demo {
-        Ok(demo) => latency_run(demo.addr, nginx.ports[2], false).await,
+        Ok(demo) => {
+            let port = nginx.ports[control_port_index.expect("control started")];
+            latency_run(demo.addr, port, false).await
+        }
         Err(e) => Err(e.clone()),
     };
     outcomes.push(Outcome::report(

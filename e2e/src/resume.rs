@@ -101,11 +101,15 @@ pub(crate) async fn browser(
     drive(&mut demo, &proxy, settings, observe, alive).await
 }
 
-/// Node's `eventsource` package through the cutting proxy, against the demo on axum.
-pub(crate) async fn node(tools: &Tools, settings: &Settings) -> Result<String, String> {
-    let mut demo = start_demo(tools, settings, "axum", "node").await?;
+/// Node's `eventsource` package through the cutting proxy, against the demo on `framework`.
+pub(crate) async fn node(
+    tools: &Tools,
+    settings: &Settings,
+    framework: &str,
+) -> Result<String, String> {
+    let mut demo = start_demo(tools, settings, framework, "node").await?;
     let proxy = CutProxy::start(demo.addr, PAGE.to_owned(), settings.cuts.clone()).await?;
-    let log = tools.log_path("node");
+    let log = tools.log_path(&format!("node-{framework}"));
     let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut command = Command::new("node");
     command
