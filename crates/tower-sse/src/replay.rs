@@ -239,21 +239,20 @@ impl ReplayPrefix {
         }
     }
 
-    /// The replayed frames as one body frame (they are all ready at once).
-    pub(crate) fn take_frames(&mut self) -> Option<Bytes> {
-        let frames = std::mem::take(&mut self.frames);
-        match frames.len() {
-            0 => None,
-            1 => frames.into_iter().next(),
-            _ => {
-                let len = frames.iter().map(Bytes::len).sum();
-                let mut joined = BytesMut::with_capacity(len);
-                for frame in frames {
-                    joined.extend_from_slice(&frame);
-                }
-                Some(joined.freeze())
-            }
+    /// `priming` followed by the replayed frames, as one body frame (they are all ready at
+    /// once, and joining them here copies each byte once); `None` when nothing was replayed.
+    pub(crate) fn take_first_frame(&mut self, priming: &[u8]) -> Option<Bytes> {
+        if self.frames.is_empty() {
+            return None;
         }
+        let frames = std::mem::take(&mut self.frames);
+        let len = priming.len() + frames.iter().map(Bytes::len).sum::<usize>();
+        let mut joined = BytesMut::with_capacity(len);
+        joined.extend_from_slice(priming);
+        for frame in frames {
+            joined.extend_from_slice(&frame);
+        }
+        Some(joined.freeze())
     }
 
     /// The filter for the live body, when anything was replayed.
@@ -313,7 +312,9 @@ impl EventFilter {
                         self.dropped_last = false;
                         forward.extend_from_slice(&block);
                     }
-                    Block::Event(Some(id)) if self.replayed.contains(id.as_str()) => {
+                    Block::Event(Some(id))
+                        if std::str::from_utf8(id).is_ok_and(|id| self.replayed.contains(id)) =>
+                    {
                         self.dropped_last = true;
                     }
                     Block::Event(_) => {
@@ -349,16 +350,16 @@ impl EventFilter {
     }
 }
 
-enum Block {
+enum Block<'a> {
     /// Only line ends.
     Blank,
     CommentsOnly,
     /// An event block and its own `id` field, if it has one.
-    Event(Option<String>),
+    Event(Option<&'a [u8]>),
 }
 
 /// Classifies one complete block (lines up to and including its blank line).
-fn block_id(block: &[u8]) -> Block {
+fn block_id(block: &[u8]) -> Block<'_> {
     if block.iter().all(|&b| b == b'\n' || b == b'\r') {
         return Block::Blank;
     }
@@ -377,7 +378,7 @@ fn block_id(block: &[u8]) -> Block {
             None => (line, &b""[..]),
         };
         if name == b"id" && !value.contains(&0) {
-            id = Some(String::from_utf8_lossy(value).into_owned());
+            id = Some(value);
         }
     }
     if fields {

@@ -66,7 +66,10 @@ pin_project! {
 impl<B> EventStream<B> {
     pub(crate) fn new(inner: B, config: Arc<Config>, replay: Option<ReplayPrefix>) -> Self {
         let (replay, filter) = match replay {
-            Some(mut prefix) => (prefix.take_frames(), prefix.take_filter().map(Box::new)),
+            Some(mut prefix) => (
+                prefix.take_first_frame(&config.priming_frame),
+                prefix.take_filter().map(Box::new),
+            ),
             None => (None, None),
         };
         Self {
@@ -103,19 +106,12 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     } else {
                         Phase::Live
                     };
-                    let first = match this.replay.take() {
-                        // Replayed events are complete, so the stream is still between
-                        // events after them.
-                        Some(replay) => {
-                            let mut joined = BytesMut::with_capacity(
-                                this.config.priming_frame.len() + replay.len(),
-                            );
-                            joined.extend_from_slice(&this.config.priming_frame);
-                            joined.extend_from_slice(&replay);
-                            joined.freeze()
-                        }
-                        None => this.config.priming_frame.clone(),
-                    };
+                    // Replayed events (complete, so the stream is still between events after
+                    // them) come joined with the priming frame.
+                    let first = this
+                        .replay
+                        .take()
+                        .unwrap_or_else(|| this.config.priming_frame.clone());
                     return Poll::Ready(Some(Ok(write(this.tracker, &first))));
                 }
                 Phase::Live | Phase::Draining => {}
