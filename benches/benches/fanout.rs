@@ -44,6 +44,22 @@ where
     bytes
 }
 
+/// Waits for every subscriber and returns the time since `started`; checks that each of the
+/// `deliveries` carried at least the event's data.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    started: Instant,
+    deliveries: usize,
+) -> Duration {
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(total >= deliveries * DATA.len());
+    elapsed
+}
+
 async fn hub_run(subscribers: usize, events: usize) -> Duration {
     let hub = Hub::new().capacity(events.max(16));
     let mut tasks = Vec::with_capacity(subscribers);
@@ -56,13 +72,7 @@ async fn hub_run(subscribers: usize, events: usize) -> Duration {
     for _ in 0..events {
         hub.publish("bench", &event).await.unwrap();
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    let elapsed = started.elapsed();
-    assert!(total >= subscribers * events * DATA.len());
-    elapsed
+    finish(tasks, started, subscribers * events).await
 }
 
 async fn broadcast_axum_run(subscribers: usize, events: usize) -> Duration {
@@ -88,13 +98,7 @@ async fn broadcast_axum_run(subscribers: usize, events: usize) -> Duration {
         // Like the hub's publish, give the runtime a chance to run subscribers.
         tokio::task::yield_now().await;
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    let elapsed = started.elapsed();
-    assert!(total >= subscribers * events * DATA.len());
-    elapsed
+    finish(tasks, started, subscribers * events).await
 }
 
 fn main() {
