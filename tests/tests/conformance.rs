@@ -102,7 +102,11 @@ async fn resumes_from_the_hub(framework: Framework) {
         .await;
     let gap = invalid.event().await.unwrap();
     assert_eq!(gap.event_type, "sse-gap");
-    assert_eq!(gap.data, r#"{"reason":"unknown-cursor"}"#);
+    assert!(
+        gap.data.starts_with(r#"{"reason":"unknown-cursor","#),
+        "{}",
+        gap.data
+    );
 }
 
 /// A response that is not an event stream passes through the layer untouched.

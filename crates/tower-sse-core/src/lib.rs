@@ -56,5 +56,5 @@ pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageE
 pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};
 pub use live::{LiveLog, LogTail};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
-pub use replay::{EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
+pub use replay::{DEFAULT_MAX_REPLAY, EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
 pub use retention::{DEFAULT_MAX_EVENTS, Retention};

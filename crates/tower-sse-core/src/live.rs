@@ -11,7 +11,7 @@
 //!   [`EventLog::read_after`], so a tail that fell behind retention sees the
 //!   [`Gap`](crate::ReplayOutcome::Gap) like any reader.
 //! - [`LiveLog::last_id`]: the position a new tail starts after ("now").
-//! - [`LiveLog::compare_ids`]: the order of two ids, so that a replay can stop exactly where the
+//! - [`EventLog::compare_ids`]: the order of two ids, so that a replay can stop exactly where the
 //!   tail's delivery starts, and a subscriber can drop a live event it already replayed.
 //!
 //! The `tower-sse` hub uses it in `Hub::with_live_log`: one tail per topic with local
@@ -36,7 +36,7 @@
 //! }
 //! ```
 
-use std::{cmp::Ordering, future::Future, sync::Arc};
+use std::{future::Future, sync::Arc};
 
 use crate::EventLog;
 
@@ -46,7 +46,7 @@ use crate::EventLog;
 ///
 /// Besides the [`EventLog`] contract:
 ///
-/// - Ids of one topic are totally ordered by [`compare_ids`](Self::compare_ids) in append
+/// - Ids of one topic are totally ordered by [`compare_ids`](EventLog::compare_ids) in append
 ///   order, and [`read_after`](EventLog::read_after) returns events in that order.
 /// - [`last_id`](Self::last_id) is a position that [`read_after`](EventLog::read_after)
 ///   resumes from: reading after it returns nothing appended before the call and everything
@@ -72,10 +72,6 @@ pub trait LiveLog: EventLog {
         &self,
         topic: &str,
     ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send;
-
-    /// The order of two ids of one topic, as the log orders their events; `None` when either
-    /// is not in the format of this log's ids.
-    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering>;
 }
 
 /// Waits for a topic's events after a position; made by [`LiveLog::tail`].
@@ -110,9 +106,5 @@ impl<L: LiveLog> LiveLog for Arc<L> {
         topic: &str,
     ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
         (**self).last_id(topic)
-    }
-
-    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering> {
-        (**self).compare_ids(a, b)
     }
 }

@@ -52,7 +52,7 @@
 //! # Ok::<(), tower_sse_core::MemoryLogError>(())
 //! ```
 
-use std::{fmt, future::Future, sync::Arc};
+use std::{cmp::Ordering, fmt, future::Future, sync::Arc};
 
 use bytes::Bytes;
 
@@ -115,7 +115,18 @@ pub trait EventLog: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Replay, Self::Error>> + Send;
+
+    /// The order of two ids this log issued, as it orders their events within a topic; `None`
+    /// when either is not an id of this log (malformed, or from another epoch).
+    ///
+    /// Readers use it to join a live feed and a replay without a lock: drop every live event
+    /// at or before the last replayed id, deliver every one after it.
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering>;
 }
+
+/// The default number of events replayed to one reconnecting client before the gap rule
+/// applies instead; shared by the `tower-sse` layer and hub.
+pub const DEFAULT_MAX_REPLAY: usize = 1_000;
 
 /// A shared log is a log: one `Arc<MemoryLog>` can back a hub and a layer at once.
 impl<L: EventLog> EventLog for Arc<L> {
@@ -136,6 +147,10 @@ impl<L: EventLog> EventLog for Arc<L> {
         limit: usize,
     ) -> impl Future<Output = Result<Replay, Self::Error>> + Send {
         (**self).read_after(topic, cursor, limit)
+    }
+
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering> {
+        (**self).compare_ids(a, b)
     }
 }
 

@@ -522,6 +522,10 @@ impl EventLog for RedisLog {
         events.truncate(limit);
         Ok(Replay::new(outcome, events, has_more))
     }
+
+    fn compare_ids(&self, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+        stream_id::compare(a, b)
+    }
 }
 
 impl LiveLog for RedisLog {
@@ -536,10 +540,6 @@ impl LiveLog for RedisLog {
     async fn last_id(&self, topic: &str) -> Result<Option<Arc<str>>, RedisLogError> {
         let reply = self.read_script(topic, "", 0).await?;
         Ok(Some(reply.last_generated))
-    }
-
-    fn compare_ids(&self, a: &str, b: &str) -> Option<std::cmp::Ordering> {
-        stream_id::compare(a, b)
     }
 }
 

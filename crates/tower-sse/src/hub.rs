@@ -45,13 +45,12 @@ mod subscription;
 mod tail;
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     fmt,
     sync::{Arc, Mutex},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::broadcast;
 use tower_sse_core::{Event, EventLog, LiveLog, LoggedEvent, MemoryLog, ReplayOutcome};
 
@@ -59,11 +58,14 @@ use tail::{TailMode, TailState};
 
 pub use subscription::{Subscription, SubscriptionError};
 
+use crate::GapSignal;
+
 /// Live events buffered per topic before a slow subscriber has to catch up from the log.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// Events replayed per subscribe or catch-up before the gap signal is sent instead.
-pub const DEFAULT_MAX_REPLAY: usize = 10_000;
+/// Events replayed per subscribe or catch-up before the gap signal is sent instead; the same
+/// default as the layer's (one rule on both paths).
+pub use tower_sse_core::DEFAULT_MAX_REPLAY;
 
 /// A publish/subscribe hub over an [`EventLog`]; cheap to clone (an `Arc` inside).
 pub struct Hub<L: EventLog = MemoryLog> {
@@ -420,7 +422,14 @@ impl<L: EventLog> Inner<L> {
                 .await?;
             if outcome.is_none() {
                 if page.outcome.is_discontinuous() {
-                    frames.push(self.gap.frame(&page.outcome));
+                    frames.push(self.gap.frame(
+                        if matches!(page.outcome, ReplayOutcome::Unknown(_)) {
+                            crate::GapReason::UnknownCursor
+                        } else {
+                            crate::GapReason::Gap
+                        },
+                        None,
+                    ));
                 }
                 outcome = Some(page.outcome.clone());
             }
@@ -443,7 +452,7 @@ impl<L: EventLog> Inner<L> {
             }
             if budget == 0 {
                 // Too far behind to replay: tell the client, and go live from here.
-                frames.push(self.gap.frame(&ReplayOutcome::gap(None)));
+                frames.push(self.gap.frame(crate::GapReason::TooFarBehind, None));
                 break;
             }
         }
@@ -461,58 +470,4 @@ pub(crate) struct Replayed {
     pub(crate) outcome: ReplayOutcome,
     pub(crate) frames: Vec<Bytes>,
     pub(crate) last_id: Option<Arc<str>>,
-}
-
-/// The in-band event that tells a client it missed events and should refetch its state.
-///
-/// It is an ordinary event with a configurable type (default `sse-gap`) and JSON data naming
-/// the reason, `{"reason":"gap"}` or `{"reason":"unknown-cursor"}`, and has no `id`, so the
-/// client's last event id is not moved by it. Listen for it with
-/// `source.addEventListener("sse-gap", refetch)`.
-#[derive(Clone, Debug)]
-pub struct GapSignal {
-    event_type: Cow<'static, str>,
-}
-
-impl Default for GapSignal {
-    fn default() -> Self {
-        Self {
-            event_type: Cow::Borrowed("sse-gap"),
-        }
-    }
-}
-
-impl GapSignal {
-    /// A gap signal sent as an event of type `event_type`.
-    ///
-    /// # Errors
-    ///
-    /// If `event_type` contains CR, LF or NUL.
-    pub fn new(
-        event_type: impl Into<Cow<'static, str>>,
-    ) -> Result<Self, tower_sse_core::EventError> {
-        let event_type = event_type.into();
-        Event::new().event(&*event_type)?;
-        Ok(Self { event_type })
-    }
-
-    /// The event type the signal is sent as.
-    pub fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
-    /// The encoded signal for `outcome`.
-    pub(crate) fn frame(&self, outcome: &ReplayOutcome) -> Bytes {
-        let reason = match outcome {
-            ReplayOutcome::Unknown(_) => r#"{"reason":"unknown-cursor"}"#,
-            _ => r#"{"reason":"gap"}"#,
-        };
-        let mut buf = BytesMut::new();
-        Event::new()
-            .event(&*self.event_type)
-            .expect("validated in GapSignal::new")
-            .data(reason)
-            .encode(&mut buf);
-        buf.freeze()
-    }
 }

@@ -190,7 +190,7 @@ impl SseLayer {
     }
 
     /// The most events replayed per reconnect (default
-    /// [`DEFAULT_LAYER_MAX_REPLAY`](crate::DEFAULT_LAYER_MAX_REPLAY)), a bound on what one
+    /// [`DEFAULT_MAX_REPLAY`](crate::DEFAULT_MAX_REPLAY)), a bound on what one
     /// request can cost; past it the gap policy applies.
     pub fn max_replay(mut self, events: usize) -> Self {
         self.config_mut().replay.max_replay = events;

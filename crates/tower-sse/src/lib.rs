@@ -151,6 +151,7 @@
 mod alarm;
 mod body;
 mod future;
+mod gap;
 mod hub;
 mod last_event_id;
 mod layer;
@@ -161,15 +162,14 @@ mod stream;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
-pub use hub::{
-    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, GapSignal, Hub, Subscription, SubscriptionError,
-};
+pub use gap::{GapReason, GapSignal};
+pub use hub::{DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, Subscription, SubscriptionError};
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
     LAST_EVENT_ID, LastEventId,
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, SseLayer};
-pub use replay::{DEFAULT_LAYER_MAX_REPLAY, GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
+pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;
 pub use tower_sse_core::Event;

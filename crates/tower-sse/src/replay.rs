@@ -18,10 +18,6 @@ use crate::{ClientCursor, GapSignal};
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The default [`SseLayer::max_replay`](crate::SseLayer::max_replay): events replayed per
-/// reconnect before the gap policy applies instead.
-pub const DEFAULT_LAYER_MAX_REPLAY: usize = 1000;
-
 /// The response header [`GapPolicy::Header`] sets: `gap` or `unknown-cursor`.
 pub const SSE_GAP: HeaderName = HeaderName::from_static("sse-gap");
 /// The response header [`GapPolicy::Header`] sets to the id replay started from, when the
@@ -101,7 +97,7 @@ impl Default for ReplayConfig {
         Self {
             log: None,
             key: Arc::new(|parts: &Parts| parts.uri.path().to_owned()),
-            max_replay: DEFAULT_LAYER_MAX_REPLAY,
+            max_replay: tower_sse_core::DEFAULT_MAX_REPLAY,
             gap: GapPolicy::default(),
         }
     }
@@ -212,13 +208,11 @@ impl ReplayPrefix {
         let Some(missed) = missed else { return };
         match gap {
             GapPolicy::Event(signal) => {
-                let outcome = match missed {
-                    Missed::Gap => ReplayOutcome::gap(None),
-                    Missed::Unknown => {
-                        ReplayOutcome::Unknown(tower_sse_core::UnknownCursor::Malformed)
-                    }
+                let reason = match missed {
+                    Missed::Gap => crate::GapReason::Gap,
+                    Missed::Unknown => crate::GapReason::UnknownCursor,
                 };
-                self.frames.insert(0, signal.frame(&outcome));
+                self.frames.insert(0, signal.frame(reason, None));
             }
             GapPolicy::Header => {
                 let value = match missed {

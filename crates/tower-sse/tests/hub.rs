@@ -82,21 +82,21 @@ async fn gap_and_unknown_cursors_get_the_gap_signal() {
     }
     let mut sub = hub.subscribe("t", Some(first.id())).await.unwrap();
     assert!(matches!(sub.outcome(), Some(ReplayOutcome::Gap { .. })));
-    assert_eq!(
-        next(&mut sub).await,
-        (
-            "sse-gap".into(),
-            r#"{"reason":"gap"}"#.into(),
-            String::new()
-        )
-    );
+    let (kind, signal, _) = next(&mut sub).await;
+    assert_eq!(kind, "sse-gap");
+    assert!(signal.starts_with(r#"{"reason":"gap","#), "{signal}");
     for want in ["8", "9", "10"] {
         assert_eq!(next(&mut sub).await.1, want);
     }
 
     let mut sub = hub.subscribe("t", Some("bogus\r\nid")).await.unwrap();
     assert!(matches!(sub.outcome(), Some(ReplayOutcome::Unknown(_))));
-    assert_eq!(next(&mut sub).await.1, r#"{"reason":"unknown-cursor"}"#);
+    assert!(
+        next(&mut sub)
+            .await
+            .1
+            .starts_with(r#"{"reason":"unknown-cursor","#)
+    );
     hub.publish("t", &data("11")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "11");
 }
@@ -114,7 +114,7 @@ async fn replay_is_capped() {
         seen.push(next(&mut sub).await.1);
     }
     assert_eq!(seen[..5], ["1", "2", "3", "4", "5"]);
-    assert_eq!(seen[5], r#"{"reason":"gap"}"#);
+    assert!(seen[5].starts_with(r#"{"reason":"too-far-behind","#));
     hub.publish("t", &data("live")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "live");
 }

@@ -128,10 +128,8 @@ async fn drop_and_resume_through_layer_and_hub() {
     // A cursor from nowhere is not echoed and not an error: the client is told to refetch.
     let mut third = Client::connect(addr, Some("0000000000000000-1")).await;
     let (ty, data, _) = third.next_event().await;
-    assert_eq!(
-        (ty.as_str(), data.as_str()),
-        ("sse-gap", r#"{"reason":"unknown-cursor"}"#)
-    );
+    assert_eq!(ty, "sse-gap");
+    assert!(data.starts_with(r#"{"reason":"unknown-cursor","#), "{data}");
 }
 
 /// The layer does the replay: the handler only streams live events, the layer reads the

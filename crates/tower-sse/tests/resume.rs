@@ -122,7 +122,7 @@ async fn gap_sends_the_signal_then_what_is_retained() {
     let layer = SseLayer::new().replay(log);
     let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), vec![]).await;
     assert_eq!(got[0].0, "sse-gap");
-    assert_eq!(got[0].1, r#"{"reason":"gap"}"#);
+    assert!(got[0].1.starts_with(r#"{"reason":"gap","#), "{:?}", got[0]);
     assert_eq!(data(&got[1..]), ["8", "9", "10"]);
 }
 
@@ -134,7 +134,11 @@ async fn unknown_and_invalid_cursors_are_reported_never_echoed() {
         let (response, got, _) = run(layer, "/events", Some(value), vec![]).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].1, r#"{"reason":"unknown-cursor"}"#);
+        assert!(
+            got[0].1.starts_with(r#"{"reason":"unknown-cursor","#),
+            "{:?}",
+            got[0]
+        );
         for header in response.headers().values() {
             assert!(!header.as_bytes().windows(value.len()).any(|w| w == value));
         }

@@ -199,7 +199,7 @@ impl<L: EventLog> Feed<L> {
             // Nothing delivered yet and no cursor: there is no position to resume from.
             None => self
                 .pending
-                .push_back(self.inner.gap.frame(&ReplayOutcome::gap(None))),
+                .push_back(self.inner.gap.frame(crate::GapReason::TooFarBehind, None)),
         }
         let sender = live
             .sender
