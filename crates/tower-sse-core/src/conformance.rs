@@ -52,6 +52,7 @@ pub async fn run<L: EventLog>(make: impl Fn() -> L) {
     topics_are_independent(&make()).await;
     empty_cursor_is_fresh(&make()).await;
     foreign_cursors_are_unknown(&make()).await;
+    cursors_of_other_topics_are_unknown(&make()).await;
 }
 
 /// Appends `n` events with data `"{prefix}{i}"` and returns what the log stored.
@@ -271,6 +272,44 @@ pub async fn foreign_cursors_are_unknown<L: EventLog>(log: &L) {
             "{shown:?} replays nothing"
         );
     }
+}
+
+/// An id this log issued for another topic is no position of this one: `Unknown`, with no
+/// events, wherever it falls relative to this topic's events and whether or not this topic
+/// exists. (Resuming from it would replay nothing and look like success: a reader whose
+/// `stream_key` differs from the topic it reads must see a gap, never silence.)
+pub async fn cursors_of_other_topics_are_unknown<L: EventLog>(log: &L) {
+    let before = append_n(log, "other-b", "b", 1).await;
+    let mut mine = Vec::new();
+    let mut between = Vec::new();
+    for i in 0..3 {
+        mine.extend(append_n(log, "other-a", &format!("a{i}-"), 1).await);
+        between.extend(append_n(log, "other-b", &format!("b{i}-"), 1).await);
+    }
+    let cases = [
+        ("before the topic's first event", before[0].id(), "other-a"),
+        ("between the topic's events", between[0].id(), "other-a"),
+        ("after the topic's last event", between[2].id(), "other-a"),
+        ("on a topic never written", mine[1].id(), "other-never"),
+    ];
+    for (what, cursor, topic) in cases {
+        let replay = read(log, topic, Some(cursor), 10).await;
+        assert!(
+            matches!(replay.outcome, ReplayOutcome::Unknown(_)),
+            "another topic's id {what} is Unknown, got {:?}",
+            replay.outcome
+        );
+        assert!(
+            replay.events.is_empty() && !replay.has_more,
+            "another topic's id {what} replays nothing"
+        );
+    }
+    let own = read(log, "other-a", Some(mine[0].id()), 10).await;
+    assert_eq!(
+        (own.outcome, own.events),
+        (ReplayOutcome::Resumed, mine[1..].to_vec()),
+        "the topic's own ids still resume"
+    );
 }
 
 /// Count retention: a cursor older than what is retained is a `Gap` starting at the oldest

@@ -214,8 +214,15 @@ impl<C: Clock> MemoryLog<C> {
             None => {
                 let outcome = match after {
                     None => ReplayOutcome::Fresh,
+                    // A removed incarnation of this topic may have held it: conservatively a
+                    // gap (visible), as the log no longer knows which topic it was; the
+                    // newest removed event itself is a reader that missed nothing, as for a
+                    // topic's own last dropped event.
                     Some(seq) if seq < topics.removed_through => ReplayOutcome::gap(None),
-                    Some(_) => ReplayOutcome::Resumed,
+                    Some(seq) if seq == topics.removed_through => ReplayOutcome::Resumed,
+                    // Issued after every removal, and the topic holds nothing: another
+                    // topic's id. Resuming from it would replay nothing, silently.
+                    Some(_) => ReplayOutcome::Unknown(UnknownCursor::OtherTopic),
                 };
                 Replay::new(outcome, Vec::new(), false)
             }

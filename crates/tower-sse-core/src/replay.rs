@@ -301,8 +301,9 @@ pub enum ReplayOutcome {
         /// the topic retains nothing (then live events are the first the reader gets).
         oldest: Option<Arc<str>>,
     },
-    /// The cursor is not a position in this log: malformed, from another epoch (an earlier
-    /// run of an in-memory log, another instance), or ahead of anything assigned. Nothing is
+    /// The cursor is not a position of this topic in this log: malformed, from another epoch
+    /// (an earlier run of an in-memory log, another instance), an id of another topic, or
+    /// ahead of anything assigned. Nothing is
     /// known about what the reader missed, so no events are returned; treat the reader as
     /// fresh and tell it to refetch its state.
     Unknown(UnknownCursor),
@@ -332,6 +333,9 @@ pub enum UnknownCursor {
     OtherEpoch,
     /// Well-formed and of this epoch, but past every id assigned so far.
     Ahead,
+    /// Issued by this log, but not a position of this topic: an id of another topic (a
+    /// `stream_key` that differs from the topic read, for example).
+    OtherTopic,
 }
 
 impl fmt::Display for UnknownCursor {
@@ -340,6 +344,7 @@ impl fmt::Display for UnknownCursor {
             Self::Malformed => "malformed cursor",
             Self::OtherEpoch => "cursor from another epoch",
             Self::Ahead => "cursor ahead of the log",
+            Self::OtherTopic => "cursor of another topic",
         })
     }
 }

@@ -188,14 +188,16 @@ fn sequence_numbers_not_yet_assigned_are_ahead() {
         );
         assert!(replay.events.is_empty());
     }
-    // Once assigned (here, in another topic), the position is valid.
+    // Once assigned in another topic, it is a position there, and still none of "t".
     let other = append(&log, "other", "b");
     assert_eq!(other.id(), next);
     let replay = log.read_after_sync("t", Some(&next), 10);
     assert_eq!(
         (replay.outcome, replay.events.len()),
-        (ReplayOutcome::Resumed, 0)
+        (ReplayOutcome::Unknown(UnknownCursor::OtherTopic), 0)
     );
+    let replay = log.read_after_sync("other", Some(&next), 10);
+    assert_eq!(replay.outcome, ReplayOutcome::Resumed);
 }
 
 #[test]

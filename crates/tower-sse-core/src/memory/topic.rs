@@ -2,7 +2,7 @@
 
 use std::{collections::VecDeque, time::Instant};
 
-use crate::{LoggedEvent, Replay, ReplayOutcome, Retention};
+use crate::{LoggedEvent, Replay, ReplayOutcome, Retention, UnknownCursor};
 
 /// The retained events of one topic, oldest first, with strictly increasing sequence numbers.
 #[derive(Debug)]
@@ -94,14 +94,35 @@ impl TopicLog {
     ///
     /// `after` must be a sequence number the log has assigned. The lookup is a binary search:
     /// sequence numbers are shared by every topic, so they increase but are not contiguous.
+    ///
+    /// Which cursors belong to this topic needs no memory beyond the queue: an event after
+    /// `dropped_through` is retained (drops are a prefix), so a number past it that is not an
+    /// entry is another topic's ([`UnknownCursor::OtherTopic`]); `dropped_through` itself is
+    /// the last event a reader may have seen before the cut (`Resumed`); a number before it is
+    /// reported as a `Gap`, whether it was this topic's dropped event or another topic's
+    /// (telling them apart would mean remembering every dropped number; a gap is visible, so
+    /// the conservative answer never makes a reader silently miss events).
     pub(super) fn read_after(&self, after: Option<u64>, limit: usize) -> Replay {
         let (outcome, start) = match after {
             None => (ReplayOutcome::Fresh, 0),
             Some(seq) if seq < self.dropped_through => (self.gap(), 0),
-            Some(seq) => (
-                ReplayOutcome::Resumed,
-                self.entries.partition_point(|entry| entry.seq <= seq),
-            ),
+            // The reader saw the last dropped event: nothing missed.
+            Some(seq) if seq == self.dropped_through => (ReplayOutcome::Resumed, 0),
+            Some(seq) => {
+                // Drops are a prefix, so every event of this topic after `dropped_through` is
+                // still retained: a sequence number past it that is not an entry belongs to
+                // another topic (the sequence is shared), and resuming from it would be
+                // silence, not a position.
+                let start = self.entries.partition_point(|entry| entry.seq < seq);
+                if self.entries.get(start).is_none_or(|entry| entry.seq != seq) {
+                    return Replay::new(
+                        ReplayOutcome::Unknown(UnknownCursor::OtherTopic),
+                        Vec::new(),
+                        false,
+                    );
+                }
+                (ReplayOutcome::Resumed, start + 1)
+            }
         };
         let available = self.entries.len() - start;
         let events = self
@@ -142,9 +163,15 @@ mod tests {
         for seq in [2, 5, 9] {
             topic.push(seq, event(seq, 1), now, &Retention::unbounded());
         }
-        assert_eq!(ids(&topic.read_after(Some(1), 10)), ["2", "5", "9"]);
-        assert_eq!(ids(&topic.read_after(Some(4), 10)), ["5", "9"]);
+        assert_eq!(ids(&topic.read_after(Some(2), 10)), ["5", "9"]);
         assert_eq!(ids(&topic.read_after(Some(5), 10)), ["9"]);
+        for other in [1, 4, 6, 10] {
+            assert_eq!(
+                topic.read_after(Some(other), 10).outcome,
+                ReplayOutcome::Unknown(UnknownCursor::OtherTopic),
+                "{other} is another topic's number"
+            );
+        }
         assert_eq!(ids(&topic.read_after(Some(9), 10)), Vec::<&str>::new());
         assert_eq!(
             topic.read_after(Some(9), 10).outcome,
