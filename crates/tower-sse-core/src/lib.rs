@@ -54,7 +54,7 @@ pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
 pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};
-pub use live::{LiveLog, LogTail};
+pub use live::{LiveLog, LogTail, TailPosition};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
 pub use replay::{DEFAULT_MAX_REPLAY, EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
 pub use retention::{DEFAULT_MAX_EVENTS, Retention};

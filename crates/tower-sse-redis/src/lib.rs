@@ -42,12 +42,17 @@
 //!
 //! Topic `t` is the stream `<prefix>t` (prefix [`DEFAULT_KEY_PREFIX`], `tower-sse:`, by
 //! default; [`RedisLogBuilder::key_prefix`]). An append is one Lua script (atomic, one round
-//! trip) around `XADD <key> MAXLEN ~ <max_events + 1> <id> frame <bytes>`. The entry holds
-//! the event's frame encoded once, without an `id` line, since the id is only known inside
-//! the script. Reading puts `id: <entry id>\n` in front of the stored bytes: one copy, no
-//! re-encoding, and the append's frame and every replay's are the same bytes. (Storing the
-//! fields and encoding on each read would repeat the encoding per reader; writing the entry
-//! again with the id inside would take a second write per event.)
+//! trip) around `XADD <key> MAXLEN ~ <max_events + 1> <id> event <bytes>`. The event is
+//! encoded once, without an `id` line, on the Rust side; the script, which chooses the id,
+//! puts `id: <entry id>\n` in front and stores the whole frame. A read then hands the reply's
+//! buffer out as the frame, with no copy and no re-encoding, and the append's frame and every
+//! replay's are the same bytes. Entries written by an earlier 0.1 (field `frame`, without the
+//! id line) are still read, the id put in front.
+//!
+//! A reply is a new buffer per read, so the log also keeps a bounded cache of recent frames
+//! by id ([`RedisLogBuilder::frame_cache_bytes`], 8 MiB by default): every reader of an
+//! entry gets the same [`Bytes`](bytes::Bytes), and a reconnect storm of clients replaying
+//! the same events holds each frame once, not once per client.
 //!
 //! The script chooses the id rather than letting `XADD *` do it, because Redis makes ids
 //! unique per stream only: two topics could get the same `<ms>-<seq>`, and a cursor of one
@@ -92,9 +97,13 @@
 //!
 //! # Live tail
 //!
-//! [`RedisTail`] waits for new entries with `XREAD COUNT 1 BLOCK <ms> STREAMS <key> <id>` on a
-//! connection of its own (a blocked `XREAD` holds its connection); the hub then reads them
-//! with the same script as any replay, so a tail that fell behind retention sees the gap.
+//! [`RedisTail`] waits for new entries of every followed topic with one `XREAD COUNT 1 BLOCK
+//! <ms> STREAMS <key>... <id>...` on a connection of its own (a blocked `XREAD` holds its
+//! connection): a server holds two connections to Redis (the log's multiplexed one and the
+//! tail's), whatever its number of topics. When topics come or go, the hub re-arms the tail:
+//! `CLIENT UNBLOCK` cuts the blocked read short and the next one names the new set. The hub
+//! then reads new entries with the same script as any replay, so a tail that fell behind
+//! retention sees the gap.
 //!
 //! # Faults
 //!
@@ -126,6 +135,8 @@ mod stream_id;
 mod tail;
 
 pub use error::RedisLogError;
-pub use log::{DEFAULT_BLOCK, DEFAULT_KEY_PREFIX, RedisLog, RedisLogBuilder};
+pub use log::{
+    DEFAULT_BLOCK, DEFAULT_FRAME_CACHE_BYTES, DEFAULT_KEY_PREFIX, RedisLog, RedisLogBuilder,
+};
 pub use redis;
 pub use tail::RedisTail;

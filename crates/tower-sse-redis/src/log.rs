@@ -1,6 +1,11 @@
 //! [`RedisLog`] and its builder: the [`EventLog`] on Redis Streams.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use redis::{Client, Value, aio::ConnectionManager, aio::ConnectionManagerConfig};
@@ -21,8 +26,16 @@ pub const DEFAULT_KEY_PREFIX: &str = "tower-sse:";
 /// How long a tail's `XREAD BLOCK` waits before it returns empty, by default.
 pub const DEFAULT_BLOCK: Duration = Duration::from_secs(5);
 
-/// The stream field that holds an entry's frame (without its `id` line).
-const FRAME_FIELD: &str = "frame";
+/// The stream field that holds an entry's frame, with its `id` line: what a read returns as is.
+const EVENT_FIELD: &str = "event";
+
+/// The field of entries written by tower-sse-redis 0.1 before frames were stored with their id:
+/// the frame without its `id` line. Still read (the id is put in front), so that streams
+/// written by an earlier version replay after an upgrade.
+const LEGACY_FRAME_FIELD: &str = "frame";
+
+/// The default [`RedisLogBuilder::frame_cache_bytes`]: 8 MiB.
+pub const DEFAULT_FRAME_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The most events one append script call carries.
 const APPEND_BATCH: usize = 1000;
@@ -46,6 +59,7 @@ struct Shared {
     block: Duration,
     read_script: redis::Script,
     append_script: redis::Script,
+    frames: FrameCache,
 }
 
 impl fmt::Debug for RedisLog {
@@ -68,6 +82,7 @@ pub struct RedisLogBuilder {
     exact_trimming: bool,
     block: Duration,
     connection: ConnectionManagerConfig,
+    frame_cache_bytes: usize,
 }
 
 impl fmt::Debug for RedisLogBuilder {
@@ -109,6 +124,7 @@ impl RedisLog {
                 .set_number_of_retries(2)
                 .set_min_delay(Duration::from_millis(50))
                 .set_max_delay(Duration::from_secs(1)),
+            frame_cache_bytes: DEFAULT_FRAME_CACHE_BYTES,
         }
     }
 
@@ -213,7 +229,8 @@ impl RedisLog {
                 if StreamId::parse(&id).is_none() {
                     return Err(self.unexpected("append to", topic, format!("entry id {id:?}")));
                 }
-                let frame = frame_with_id(&id, body);
+                let id: Arc<str> = id.into();
+                let frame = self.shared.frames.share(&id, frame_with_id(&id, body));
                 Ok(LoggedEvent::from_parts(id, frame))
             })
             .collect()
@@ -245,7 +262,8 @@ impl RedisLog {
             .invoke_async(&mut connection)
             .await
             .map_err(|e| self.command_error("read from", topic, e))?;
-        ScriptReply::parse(reply).map_err(|detail| self.unexpected("read from", topic, detail))
+        ScriptReply::parse(reply, &self.shared.frames)
+            .map_err(|detail| self.unexpected("read from", topic, detail))
     }
 }
 
@@ -277,6 +295,19 @@ impl RedisLogBuilder {
     /// then.
     pub fn block(mut self, block: Duration) -> Self {
         self.block = block.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many bytes of recently appended or read frames the log keeps, so that every reader
+    /// of an entry shares one [`Bytes`] (default [`DEFAULT_FRAME_CACHE_BYTES`]; `0`: none).
+    ///
+    /// A reply from Redis is a new buffer per read: without the cache, ten thousand clients
+    /// replaying the same thousand events would each hold their own copy of every frame while
+    /// they drain. With it, a frame read again is compared with the cached one (so a stream
+    /// recreated with other content under the same id is never misread) and the cached
+    /// `Bytes` is handed out instead; the oldest entries leave first once the budget is used.
+    pub fn frame_cache_bytes(mut self, bytes: usize) -> Self {
+        self.frame_cache_bytes = bytes;
         self
     }
 
@@ -349,6 +380,7 @@ impl RedisLogBuilder {
                 block: self.block,
                 read_script: scripts::script(scripts::READ_AFTER),
                 append_script: scripts::script(scripts::APPEND),
+                frames: FrameCache::new(self.frame_cache_bytes),
             }),
         })
     }
@@ -407,6 +439,59 @@ fn frame_with_id(id: &str, body: &[u8]) -> Bytes {
     frame.freeze()
 }
 
+/// Recently seen frames by id, bounded in bytes, oldest out first: what makes the readers of
+/// one entry share its frame.
+struct FrameCache {
+    max_bytes: usize,
+    inner: Mutex<FrameCacheInner>,
+}
+
+#[derive(Default)]
+struct FrameCacheInner {
+    frames: HashMap<Arc<str>, Bytes>,
+    order: VecDeque<Arc<str>>,
+    bytes: usize,
+}
+
+impl FrameCache {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The cached frame of `id` when it holds the same bytes as `frame`, else `frame`, cached.
+    /// The lock is held for a lookup and a comparison, never across I/O.
+    fn share(&self, id: &Arc<str>, frame: Bytes) -> Bytes {
+        if frame.len() > self.max_bytes {
+            return frame;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = inner.frames.get(id) {
+            if *cached == frame {
+                return cached.clone();
+            }
+            // Another frame under the same id (the stream was recreated): replace it.
+            let old = inner.frames.insert(Arc::clone(id), frame.clone());
+            inner.bytes = inner.bytes - old.map_or(0, |old| old.len()) + frame.len();
+        } else {
+            inner.frames.insert(Arc::clone(id), frame.clone());
+            inner.order.push_back(Arc::clone(id));
+            inner.bytes += frame.len();
+        }
+        while inner.bytes > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.frames.remove(&oldest) {
+                inner.bytes -= old.len();
+            }
+        }
+        frame
+    }
+}
+
 /// What the read script returned.
 struct ScriptReply {
     last_generated: Arc<str>,
@@ -416,7 +501,7 @@ struct ScriptReply {
 }
 
 impl ScriptReply {
-    fn parse(reply: Value) -> Result<Self, String> {
+    fn parse(reply: Value, frames: &FrameCache) -> Result<Self, String> {
         let Value::Array(mut parts) = reply else {
             return Err(format!("expected an array, got {reply:?}"));
         };
@@ -432,7 +517,7 @@ impl ScriptReply {
         };
         let entries = entries
             .into_iter()
-            .map(entry)
+            .map(|value| entry(value, frames))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             last_generated: last_generated.into(),
@@ -453,8 +538,9 @@ fn string(value: Option<Value>) -> Result<String, String> {
     }
 }
 
-/// One `XRANGE` entry, `[id, [field, value, ...]]`, as a logged event.
-fn entry(value: Value) -> Result<LoggedEvent, String> {
+/// One `XRANGE` entry, `[id, [field, value, ...]]`, as a logged event whose frame is shared
+/// with every other reader of the same entry while it is cached.
+fn entry(value: Value, frames: &FrameCache) -> Result<LoggedEvent, String> {
     let Value::Array(parts) = value else {
         return Err(format!("expected an entry, got {value:?}"));
     };
@@ -466,17 +552,28 @@ fn entry(value: Value) -> Result<LoggedEvent, String> {
     let Some(Value::Array(fields)) = parts.next() else {
         return Err(format!("entry {id} has no fields"));
     };
+    let id: Arc<str> = id.into();
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        if matches!(&name, Value::BulkString(n) if n == FRAME_FIELD.as_bytes()) {
+        let Value::BulkString(name) = name else {
+            continue;
+        };
+        let legacy = name == LEGACY_FRAME_FIELD.as_bytes();
+        if name == EVENT_FIELD.as_bytes() || legacy {
             let Value::BulkString(body) = value else {
                 return Err(format!("entry {id}: frame is not a string"));
             };
-            let frame = frame_with_id(&id, &body);
+            let frame = if legacy {
+                frame_with_id(&id, &body)
+            } else {
+                // The reply's buffer becomes the frame: no copy.
+                Bytes::from(body)
+            };
+            let frame = frames.share(&id, frame);
             return Ok(LoggedEvent::from_parts(id, frame));
         }
     }
-    Err(format!("entry {id} has no {FRAME_FIELD:?} field"))
+    Err(format!("entry {id} has no {EVENT_FIELD:?} field"))
 }
 
 impl EventLog for RedisLog {
@@ -531,8 +628,8 @@ impl EventLog for RedisLog {
 impl LiveLog for RedisLog {
     type Tail = RedisTail;
 
-    fn tail(&self, topic: &str) -> RedisTail {
-        RedisTail::new(self.clone(), topic)
+    fn tail(&self) -> RedisTail {
+        RedisTail::new(self.clone())
     }
 
     /// The stream's last generated id (`0-0` for a topic never written), which is a cursor

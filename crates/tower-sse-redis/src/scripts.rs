@@ -126,9 +126,11 @@ local function after(id)
 end
 local last = redis.call('GET', clock)
 if last then after(last) end
+-- The entry holds the frame with its id line, so that a read returns it as is.
 local function xadd(call, id, frame)
-  if maxlen == '' then return call('XADD', key, id, 'frame', frame) end
-  return call('XADD', key, 'MAXLEN', mode, maxlen, id, 'frame', frame)
+  local event = 'id: ' .. id .. '\n' .. frame
+  if maxlen == '' then return call('XADD', key, id, 'event', event) end
+  return call('XADD', key, 'MAXLEN', mode, maxlen, id, 'event', event)
 end
 local ids = {}
 for i = 4, #ARGV do
