@@ -1,20 +1,61 @@
 //! [`Hub`]: publish/subscribe over an [`EventLog`], with replay and bounded buffers.
 //!
 //! `publish(topic, event)` appends the event to the log, which assigns its id and encodes it
-//! once; the encoded [`Bytes`] then go to every live subscriber of the topic without another
+//! once; the encoded [`Bytes`](bytes::Bytes) then go to every live subscriber of the topic without another
 //! copy. `subscribe(topic, cursor)` replays what the log holds after the cursor (a client's
-//! `Last-Event-ID`) and then goes live, atomically: a per-topic lock is held across "append
-//! and fan out" and across "read the log and join the live feed", so no event falls between
-//! the two and none is sent twice, whatever publishers run concurrently.
+//! `Last-Event-ID`) and then goes live with no gap and no duplicate, whatever publishers run
+//! concurrently.
+//!
+//! # No lock across I/O
+//!
+//! No hub path holds a lock (std or tokio) while it awaits the log: a slow read (a reconnect
+//! storm replaying from Redis) delays neither publishers nor the live delivery to connected
+//! subscribers. What makes this safe:
+//!
+//! - **Join first, then replay.** A subscriber joins the topic's live ring *before* it reads
+//!   the log, and drops every live event at or before the last id it replayed
+//!   ([`EventLog::compare_ids`]). An event missing from its last read was not in the log yet,
+//!   so it is sent to the ring after the subscriber joined: nothing falls in between, nothing
+//!   is sent twice.
+//! - **The ring is in log order.** Publishers append without a lock; each append is
+//!   registered in the topic's sequencer before it starts, and its event is released into the
+//!   ring only once every append that was in flight when it completed has completed too
+//!   (appends that start later get later ids), in id order. So the ring carries the log's
+//!   order, which the "drop at or before" rule needs, and a publisher waits only for its own
+//!   append. The short `std` critical sections around the ring never await.
+//! - **Cancelled publishes.** A publish dropped while its append is in flight may or may not
+//!   have stored the event; the topic then replaces its ring, and its subscribers catch up
+//!   from the log after their last event, so that such an event is not silently missed.
+//!
+//! # Bounded memory
 //!
 //! Live events reach subscribers through one bounded ring per topic
-//! ([`capacity`](Hub::capacity)); a subscriber that falls more than that far behind does not
-//! hold memory: it catches up from the log from the last id it delivered, and when the log no
-//! longer retains that position it gets a gap signal ([`GapSignal`]) followed by what the log
-//! still has. Memory per topic is the ring, whatever subscribers do.
+//! ([`capacity`](Hub::capacity)). Replay and catch-up read the log in pages as the client
+//! drains ([`REPLAY_PAGE`] events at most, fewer when frames are large: a page aims at 64 KiB),
+//! never the whole cap at once, and frames are the log's shared [`Bytes`](bytes::Bytes). A subscriber that
+//! falls more than the ring behind catches up from the log from the last id it delivered.
+//!
+//! # The gap rule
+//!
+//! Subscribe and catch-up follow the one rule of [`crate::gap`]: a contiguous run of at most
+//! [`max_replay`](Hub::max_replay) events after the cursor, then, when that run cannot reach
+//! the live feed, the [`GapSignal`] at the discontinuity, carrying as `resume_from` the
+//! position the live feed continues from (the id of the last event the topic's ring carried
+//! when the signal was written; `null` when this hub has carried none for the topic yet), then
+//! only events after it. When the log fails on the first read of a subscribe, the
+//! subscription starts with the signal, reason `log-error`, and goes live (an error there
+//! would become a failed response, after which a browser's `EventSource` stops
+//! reconnecting); when it fails later, the subscription ends with a [`SubscriptionError`],
+//! so the client reconnects with its last id and loses nothing.
+//!
+//! # Cancellation
+//!
+//! Every hub future can be dropped at any await: a topic's entry is counted by guards that
+//! its futures and subscriptions hold, and it leaves the table with the last of them
+//! ([`Hub::topic_count`]).
 //!
 //! Over a log that several servers share, [`Hub::with_live_log`] delivers live events from
-//! the log itself, through one tail task per topic; its docs describe the design.
+//! the log itself, through one tail task per hub; its docs describe the design.
 //!
 //! # Example
 //!
@@ -45,16 +86,15 @@ mod subscription;
 mod tail;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap, VecDeque},
     fmt,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
-use bytes::Bytes;
 use tokio::sync::broadcast;
-use tower_sse_core::{Event, EventLog, LiveLog, LoggedEvent, MemoryLog, ReplayOutcome};
+use tower_sse_core::{Event, EventLog, LiveLog, LoggedEvent, MemoryLog};
 
-use tail::{TailMode, TailState};
+use tail::TailMode;
 
 pub use subscription::{Subscription, SubscriptionError};
 
@@ -67,6 +107,14 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// default as the layer's (one rule on both paths).
 pub use tower_sse_core::DEFAULT_MAX_REPLAY;
 
+/// The most events one replay or catch-up read asks the log for; fewer when the frames are
+/// large, so that a page holds about [`REPLAY_PAGE_BYTES`].
+pub const REPLAY_PAGE: usize = 256;
+
+/// The size a replay page aims at: the next read asks for fewer events when the last page's
+/// frames were larger than this in total.
+pub const REPLAY_PAGE_BYTES: usize = 64 * 1024;
+
 /// A publish/subscribe hub over an [`EventLog`]; cheap to clone (an `Arc` inside).
 pub struct Hub<L: EventLog = MemoryLog> {
     inner: Arc<Inner<L>>,
@@ -74,28 +122,171 @@ pub struct Hub<L: EventLog = MemoryLog> {
 
 pub(crate) struct Inner<L: EventLog> {
     pub(crate) log: L,
-    topics: Mutex<HashMap<Box<str>, Arc<Topic>>>,
-    capacity: usize,
+    topics: Mutex<HashMap<Box<str>, Entry>>,
+    pub(crate) capacity: usize,
     pub(crate) max_replay: usize,
     pub(crate) gap: GapSignal,
-    /// Set by [`Hub::with_live_log`]: live events come from one tail per topic.
+    /// Set by [`Hub::with_live_log`]: live events come from one tail per hub.
     pub(crate) tail: Option<TailMode<L>>,
 }
 
-/// One topic's live feed. The async lock makes "append + send" (or the tail's "send + move
-/// the position") and "read + join" atomic with respect to each other.
-#[derive(Debug)]
-pub(crate) struct Topic {
-    pub(crate) live: tokio::sync::Mutex<Live>,
+/// A topic in the table and the number of guards ([`TopicRef`]) that hold it.
+struct Entry {
+    topic: Arc<Topic>,
+    users: usize,
 }
 
-/// What the topic lock guards.
+/// One topic's live feed.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    state: Mutex<TopicState>,
+    /// With a live log: set once the hub's tail follows this topic.
+    pub(crate) followed: tokio::sync::OnceCell<()>,
+}
+
+/// What the topic's (short, never across an await) lock guards.
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    /// The ring. Replaced (closing the old one) when its subscribers must catch up from the
+    /// log: a cancelled publish, or a live log that lost events.
+    pub(crate) sender: broadcast::Sender<LoggedEvent>,
+    /// The id of the last event sent to the ring (with a live log: the tail's position);
+    /// every later event reaches the ring after it. `None`: none yet.
+    pub(crate) last_sent: Option<Arc<str>>,
+    /// In-process publishing: the appends in flight and the events waiting for them.
+    sequencer: Sequencer,
+}
+
+/// Orders the ring by id without holding a lock across appends.
 #[derive(Debug, Default)]
-pub(crate) struct Live {
-    /// The ring; exists once someone subscribed.
-    pub(crate) sender: Option<broadcast::Sender<LoggedEvent>>,
-    /// With a live log: the topic's tail, while it has subscribers.
-    pub(crate) tail: Option<TailState>,
+struct Sequencer {
+    next_ticket: u64,
+    in_flight: BTreeSet<u64>,
+    /// Completed appends in id order, each with the first ticket issued after it completed:
+    /// it may be sent once no ticket below that one is in flight.
+    waiting: VecDeque<(LoggedEvent, u64)>,
+}
+
+impl Topic {
+    fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(TopicState {
+                sender: broadcast::channel(capacity).0,
+                last_sent: None,
+                sequencer: Sequencer::default(),
+            }),
+            followed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, TopicState> {
+        // Every update leaves the state consistent before anything can panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TopicState {
+    /// Sends `event` to the ring and records it as the last sent.
+    pub(crate) fn send(&mut self, event: LoggedEvent) {
+        self.last_sent = Some(Arc::clone(event.shared_id()));
+        // An error only means no receiver is left; the event is in the log.
+        let _ = self.sender.send(event);
+    }
+
+    /// Closes the ring: its receivers see `Closed` once drained, and catch up from the log.
+    pub(crate) fn replace_ring(&mut self, capacity: usize) {
+        self.sender = broadcast::channel(capacity).0;
+    }
+
+    /// Sends, in id order, the completed events no append in flight can precede.
+    fn release(&mut self) {
+        while let Some((_, horizon)) = self.sequencer.waiting.front() {
+            if self
+                .sequencer
+                .in_flight
+                .first()
+                .is_some_and(|ticket| ticket < horizon)
+            {
+                break;
+            }
+            let (event, _) = self.sequencer.waiting.pop_front().expect("checked above");
+            self.send(event);
+        }
+    }
+}
+
+/// A counted reference to a topic's entry: the entry leaves the table with the last one, so
+/// that dropping any hub future or subscription, at any point, leaves nothing behind.
+pub(crate) struct TopicRef<L: EventLog> {
+    inner: Arc<Inner<L>>,
+    name: Box<str>,
+    pub(crate) topic: Arc<Topic>,
+}
+
+impl<L: EventLog> TopicRef<L> {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<L: EventLog> Drop for TopicRef<L> {
+    fn drop(&mut self) {
+        self.inner.release(&self.name);
+    }
+}
+
+/// An append registered with a topic's sequencer; dropped before it completes (a cancelled
+/// publish), it closes the ring, as the event may be in the log without having been sent.
+struct Append<'a, L: EventLog> {
+    topic: &'a TopicRef<L>,
+    ticket: Option<u64>,
+}
+
+impl<'a, L: EventLog> Append<'a, L> {
+    fn start(topic: &'a TopicRef<L>) -> Self {
+        let mut state = topic.topic.state();
+        let ticket = state.sequencer.next_ticket;
+        state.sequencer.next_ticket += 1;
+        state.sequencer.in_flight.insert(ticket);
+        Self {
+            topic,
+            ticket: Some(ticket),
+        }
+    }
+
+    fn complete(mut self, event: Option<&LoggedEvent>) {
+        let ticket = self.ticket.take().expect("completed once");
+        let log = &self.topic.inner.log;
+        let mut state = self.topic.topic.state();
+        state.sequencer.in_flight.remove(&ticket);
+        if let Some(event) = event {
+            let horizon = state.sequencer.next_ticket;
+            let waiting = &mut state.sequencer.waiting;
+            // Usually the last: appends mostly complete in id order.
+            let at = waiting
+                .iter()
+                .rposition(|(other, _)| {
+                    !matches!(
+                        log.compare_ids(other.id(), event.id()),
+                        Some(std::cmp::Ordering::Greater)
+                    )
+                })
+                .map_or(0, |i| i + 1);
+            waiting.insert(at, (event.clone(), horizon));
+        }
+        state.release();
+    }
+}
+
+impl<L: EventLog> Drop for Append<'_, L> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let mut state = self.topic.topic.state();
+            state.sequencer.in_flight.remove(&ticket);
+            state.release();
+            state.replace_ring(self.topic.inner.capacity);
+        }
+    }
 }
 
 impl Hub<MemoryLog> {
@@ -141,31 +332,33 @@ impl<L: LiveLog> Hub<L> {
     /// learns of the event from the log. This hub therefore delivers every live event, local
     /// or not, from the log:
     ///
-    /// - Each topic with local subscribers has one tail task (not one per connection) that
-    ///   waits for new events ([`LogTail::wait_after`](tower_sse_core::LogTail::wait_after),
-    ///   Redis `XREAD BLOCK`), reads them with [`EventLog::read_after`] and sends them to the
-    ///   topic's ring under the topic lock, where it also records its position: the id of the
-    ///   last event it delivered. The tail stops when the topic's last subscriber leaves.
+    /// - One tail task per hub follows every topic with local subscribers
+    ///   ([`LogTail::wait_any`](tower_sse_core::LogTail::wait_any); with Redis one `XREAD
+    ///   BLOCK` over all their streams, on one connection, whatever the number of topics). It
+    ///   reads new events with [`EventLog::read_after`] and sends them to the topic's ring,
+    ///   recording its position: the id of the last event it delivered. When a topic gains its
+    ///   first subscriber or loses its last, the tail is re-armed at once; it stops when no
+    ///   topic is left.
     /// - `publish` only appends; the tail delivers the event, to local and remote subscribers
     ///   alike, so nothing is delivered twice.
-    /// - `subscribe` takes the topic lock, replays from the log only up to the tail's
-    ///   position (ids are ordered, [`LiveLog::compare_ids`]), and joins the ring, which
-    ///   carries exactly the events after the position: no gap, no duplicate. A cursor ahead
-    ///   of this server's tail (a client that read an event from server A's tail before server
-    ///   B's tail delivered it) is honoured too: the subscription skips live events at or
-    ///   before its last id.
-    /// - While the store is away the tail retries on its own from its position, so
+    /// - `subscribe` joins the ring, makes sure the tail follows the topic (the first
+    ///   subscribers of a topic wait together for one [`LiveLog::last_id`], the position the
+    ///   tail starts from), then replays from the log and drops live events at or before the
+    ///   last replayed id ([`EventLog::compare_ids`]): no gap, no duplicate, and a cursor
+    ///   ahead of this server's tail (read from server A's tail before server B's delivered
+    ///   it) is honoured too.
+    /// - While the store is away the tail retries on its own from its positions, so
     ///   subscribers miss nothing the store kept. When the tail finds that the store lost
-    ///   events after its position (retention, a restart without persistence), it starts
-    ///   again from the log's last id and closes the ring: every subscriber catches up from
-    ///   the log after its own last event and gets the [`GapSignal`] where it missed some.
+    ///   events after a topic's position (retention, a restart without persistence), it starts
+    ///   that topic again from the log's last id and closes its ring: every subscriber catches
+    ///   up from the log after its own last event and gets the [`GapSignal`] where it missed
+    ///   some.
     ///
     /// [`Hub::with_log`] over a shared log keeps the in-process behaviour: local publishes are
     /// fanned out at once, and events appended by other processes reach local subscribers only
     /// when they reconnect (by replay).
     ///
-    /// Subscribing needs a tokio runtime: each topic with subscribers runs a task, and holds
-    /// whatever the log's tail holds (with Redis, a connection per topic).
+    /// Subscribing needs a tokio runtime: the tail is a task.
     ///
     /// # Example
     ///
@@ -216,7 +409,8 @@ impl<L: EventLog> Hub<L> {
     }
 
     /// Sets the most events replayed on subscribe or catch-up (default
-    /// [`DEFAULT_MAX_REPLAY`]); a client further behind gets the gap signal and goes live.
+    /// [`DEFAULT_MAX_REPLAY`]); a client further behind gets them, then the gap signal, and
+    /// goes live.
     ///
     /// # Panics
     ///
@@ -250,9 +444,11 @@ impl<L: EventLog> Hub<L> {
     /// Appends `event` to `topic`'s log and sends it to the topic's live subscribers.
     ///
     /// The log assigns the id (an id set on `event` is replaced) and encodes the frame once;
-    /// every subscriber receives that same `Bytes`. Over a live log
-    /// ([`with_live_log`](Hub::with_live_log)) this only appends: the topic's tail delivers
-    /// the event, on this server and every other.
+    /// every subscriber receives that same `Bytes`. No lock is held while the log appends:
+    /// concurrent publishers of a topic append in parallel, and the topic's sequencer sends
+    /// their events to subscribers in the log's order (see the [module docs](self)). Over a
+    /// live log ([`with_live_log`](Hub::with_live_log)) this only appends: the hub's tail
+    /// delivers the event, on this server and every other.
     ///
     /// # Errors
     ///
@@ -262,212 +458,98 @@ impl<L: EventLog> Hub<L> {
             // The tail delivers it, here and on every other server.
             return self.inner.log.append(topic, event).await;
         }
-        let entry = self.topic(topic);
-        let result = {
-            let live = entry.live.lock().await;
-            let logged = self.inner.log.append(topic, event).await;
-            if let (Ok(logged), Some(sender)) = (&logged, live.sender.as_ref()) {
-                // An error only means no receiver is left; the event is in the log.
-                let _ = sender.send(logged.clone());
-            }
-            logged
-        };
-        self.release(topic, entry);
-        result
+        let topic_ref = self.inner.acquire(topic);
+        let append = Append::start(&topic_ref);
+        let logged = self.inner.log.append(topic, event).await;
+        append.complete(logged.as_ref().ok());
+        logged
     }
 
     /// Subscribes to `topic`: replays the events after `cursor` (the client's
     /// `Last-Event-ID`), then goes live, with no gap and no duplicate in between.
     ///
     /// With no cursor (or an empty one) the subscription starts with the next live event. When
-    /// the cursor is not a position the log can resume from ([`ReplayOutcome::Gap`] or
-    /// [`ReplayOutcome::Unknown`]), or more than [`max_replay`](Self::max_replay) events
-    /// follow it, the subscription starts with the [`GapSignal`].
+    /// the cursor is not a position of this topic the log can resume from
+    /// ([`ReplayOutcome::Gap`](tower_sse_core::ReplayOutcome::Gap) or
+    /// [`ReplayOutcome::Unknown`](tower_sse_core::ReplayOutcome::Unknown)) the subscription
+    /// starts with the [`GapSignal`]; when more than [`max_replay`](Self::max_replay) events
+    /// follow it, the signal comes after the first `max_replay` of them. Only the first page
+    /// of the replay is read here; the rest is read as the subscription is drained.
     ///
     /// # Errors
     ///
-    /// The log's error while reading the replay.
+    /// Over a live log, the log's error when the tail could not start following the topic.
+    /// A failed replay read is not an error: the subscription starts with the gap signal,
+    /// reason `log-error` (see the [module docs](self)).
     pub async fn subscribe(
         &self,
         topic: &str,
         cursor: Option<&str>,
     ) -> Result<Subscription, L::Error> {
-        let entry = self.topic(topic);
-        let cursor = cursor.filter(|c| !c.is_empty());
-        let joined = self.join(topic, &entry, cursor).await;
-        let (receiver, replay) = match joined {
-            Ok(joined) => joined,
-            Err(error) => {
-                self.release(topic, entry);
-                return Err(error);
-            }
-        };
-        Ok(Subscription::new(
-            Arc::clone(&self.inner),
-            topic.into(),
-            entry,
-            receiver,
-            cursor.map(Arc::from),
-            replay,
-        ))
-    }
-
-    /// Under the topic lock: starts the tail (with a live log), replays after `cursor` (up
-    /// to the tail's position), and joins the ring.
-    async fn join(
-        &self,
-        topic: &str,
-        entry: &Arc<Topic>,
-        cursor: Option<&str>,
-    ) -> Result<(broadcast::Receiver<LoggedEvent>, Option<Replayed>), L::Error> {
-        let mut live = entry.live.lock().await;
+        let topic_ref = self.inner.acquire(topic);
+        // Join the ring first: every event sent from now on reaches this receiver.
+        let receiver = topic_ref.topic.state().sender.subscribe();
         if let Some(mode) = &self.inner.tail {
-            mode.ensure_started(&self.inner, topic, entry, &mut live.tail)
-                .await?;
+            mode.follow(&self.inner, &topic_ref).await?;
         }
-        let replay = match cursor {
-            Some(cursor) => {
-                let upto = live.tail.as_ref().map(|tail| tail.position.clone());
-                Some(self.inner.replay(topic, cursor, upto.as_ref()).await?)
-            }
-            None => None,
-        };
-        let capacity = self.inner.capacity;
-        let sender = live
-            .sender
-            .get_or_insert_with(|| broadcast::channel(capacity).0);
-        Ok((sender.subscribe(), replay))
-    }
-
-    fn topic(&self, name: &str) -> Arc<Topic> {
-        self.inner.topic(name)
-    }
-
-    fn release(&self, name: &str, topic: Arc<Topic>) {
-        self.inner.release(name, &topic);
+        let cursor = cursor.filter(|c| !c.is_empty());
+        Ok(Subscription::start(Arc::clone(&self.inner), topic_ref, receiver, cursor).await)
     }
 
     /// Topics currently tracked: those with subscribers or a publish in flight.
     pub fn topic_count(&self) -> usize {
-        self.inner
-            .topics
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        lock(&self.inner.topics).len()
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<L: EventLog> Inner<L> {
-    fn topic(&self, name: &str) -> Arc<Topic> {
-        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(topic) = topics.get(name) {
-            return Arc::clone(topic);
-        }
-        let topic = Arc::new(Topic {
-            live: tokio::sync::Mutex::new(Live::default()),
+    /// The topic's entry, created if needed, counted until the returned guard drops.
+    fn acquire(self: &Arc<Self>, name: &str) -> TopicRef<L> {
+        let mut topics = lock(&self.topics);
+        let entry = topics.entry(name.into()).or_insert_with(|| Entry {
+            topic: Arc::new(Topic::new(self.capacity)),
+            users: 0,
         });
-        topics.insert(name.into(), Arc::clone(&topic));
-        topic
+        entry.users += 1;
+        TopicRef {
+            inner: Arc::clone(self),
+            name: name.into(),
+            topic: Arc::clone(&entry.topic),
+        }
     }
 
-    /// Drops the topic's entry when nobody else holds it and nobody listens, so the map only
-    /// holds topics with subscribers (or a publish in flight).
-    pub(crate) fn release(&self, name: &str, topic: &Arc<Topic>) {
-        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        // The map and `topic` are the only holders: no subscription, no other call in flight,
-        // and nobody can take a new reference while the map is locked.
-        if Arc::strong_count(topic) == 2 {
-            let Ok(mut live) = topic.live.try_lock() else {
-                return;
-            };
-            if live.sender.as_ref().is_none_or(|s| s.receiver_count() == 0) {
-                if let Some(tail) = live.tail.take() {
-                    tail.stop();
+    /// One guard fewer; the entry leaves the table with the last.
+    fn release(&self, name: &str) {
+        let removed = {
+            let mut topics = lock(&self.topics);
+            match topics.get_mut(name) {
+                Some(entry) if entry.users > 1 => {
+                    entry.users -= 1;
+                    None
                 }
-                topics.remove(name);
+                Some(_) => topics.remove(name),
+                None => None,
+            }
+        };
+        if removed.is_some() {
+            if let Some(mode) = &self.tail {
+                // The tail stops following it at once, rather than at its next timeout.
+                mode.rearm();
             }
         }
     }
 
-    /// Whether a live event was already delivered to a subscriber whose last event is
-    /// `last_id`. Only a live log's ring can carry such events (a subscriber that resumed
-    /// from a cursor ahead of this server's tail); in-process, the topic lock rules it out.
-    pub(crate) fn already_delivered(&self, id: &str, last_id: Option<&Arc<str>>) -> bool {
-        match (&self.tail, last_id) {
-            (Some(mode), Some(last_id)) => mode.replayed(&self.log, id, Some(last_id)),
-            _ => false,
-        }
-    }
-
-    /// Reads up to `max_replay` events after `cursor` and turns them into frames, with the
-    /// gap signal first where the client missed something. Caller holds the topic lock.
-    ///
-    /// With a live log, `upto` is the tail's position: the replay stops there, as the ring
-    /// carries what follows.
-    pub(crate) async fn replay(
-        &self,
-        topic: &str,
-        cursor: &str,
-        upto: Option<&Option<Arc<str>>>,
-    ) -> Result<Replayed, L::Error> {
-        let mut frames = Vec::new();
-        let mut last_id = None;
-        let mut outcome = None;
-        let mut cursor: Arc<str> = Arc::from(cursor);
-        let mut budget = self.max_replay;
-        loop {
-            let page = self
-                .log
-                .read_after(topic, Some(&cursor), budget.clamp(1, 1024))
-                .await?;
-            if outcome.is_none() {
-                if page.outcome.is_discontinuous() {
-                    frames.push(self.gap.frame(
-                        if matches!(page.outcome, ReplayOutcome::Unknown(_)) {
-                            crate::GapReason::UnknownCursor
-                        } else {
-                            crate::GapReason::Gap
-                        },
-                        None,
-                    ));
-                }
-                outcome = Some(page.outcome.clone());
-            }
-            budget = budget.saturating_sub(page.events.len());
-            let mut reached_live = false;
-            for event in page.events {
-                if let (Some(mode), Some(upto)) = (&self.tail, upto) {
-                    if !mode.replayed(&self.log, event.id(), upto.as_deref()) {
-                        reached_live = true;
-                        break;
-                    }
-                }
-                let (id, frame) = event.into_parts();
-                frames.push(frame);
-                last_id = Some(Arc::clone(&id));
-                cursor = id;
-            }
-            if reached_live || !page.has_more {
-                break;
-            }
-            if budget == 0 {
-                // Too far behind to replay: tell the client, and go live from here.
-                frames.push(self.gap.frame(crate::GapReason::TooFarBehind, None));
-                break;
-            }
-        }
-        Ok(Replayed {
-            outcome: outcome.unwrap_or(ReplayOutcome::Resumed),
-            frames,
-            last_id,
+    /// Whether `id` is at or before `last`: already delivered (or skipped by a gap signal).
+    pub(crate) fn at_or_before(&self, id: &str, last: Option<&Arc<str>>) -> bool {
+        last.is_some_and(|last| {
+            matches!(
+                self.log.compare_ids(id, last),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            )
         })
     }
-}
-
-/// What a replay produced: frames to send before going live.
-#[derive(Debug)]
-pub(crate) struct Replayed {
-    pub(crate) outcome: ReplayOutcome,
-    pub(crate) frames: Vec<Bytes>,
-    pub(crate) last_id: Option<Arc<str>>,
 }

@@ -163,7 +163,10 @@ mod stream;
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
-pub use hub::{DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, Subscription, SubscriptionError};
+pub use hub::{
+    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription,
+    SubscriptionError,
+};
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
     LAST_EVENT_ID, LastEventId,

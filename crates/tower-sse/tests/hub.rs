@@ -80,16 +80,39 @@ async fn gap_and_unknown_cursors_get_the_gap_signal() {
     for i in 2..=10 {
         hub.publish("t", &data(&i.to_string())).await.unwrap();
     }
+    // A live subscriber makes the topic's ring carry "10": the join point is known.
+    let _watcher = hub.subscribe("t", None).await.unwrap();
+    let ten = hub.publish("t", &data("10")).await.unwrap();
     let mut sub = hub.subscribe("t", Some(first.id())).await.unwrap();
     assert!(matches!(sub.outcome(), Some(ReplayOutcome::Gap { .. })));
-    let (kind, signal, _) = next(&mut sub).await;
+    // The rule: the signal at the discontinuity, carrying where the stream continues, and
+    // nothing older after it (the retained 8, 9, 10 are not sent: the client refetches).
+    let (kind, signal, id) = next(&mut sub).await;
     assert_eq!(kind, "sse-gap");
-    assert!(signal.starts_with(r#"{"reason":"gap","#), "{signal}");
-    for want in ["8", "9", "10"] {
-        assert_eq!(next(&mut sub).await.1, want);
-    }
+    assert_eq!(
+        signal,
+        format!(r#"{{"reason":"gap","resume_from":"{}"}}"#, ten.id())
+    );
+    assert_eq!(id, ten.id(), "the client's lastEventId moves to resume_from");
+    hub.publish("t", &data("after-gap")).await.unwrap();
+    assert_eq!(next(&mut sub).await.1, "after-gap");
 
+    let last = hub.publish("t", &data("last")).await.unwrap();
     let mut sub = hub.subscribe("t", Some("bogus\r\nid")).await.unwrap();
+    assert!(matches!(sub.outcome(), Some(ReplayOutcome::Unknown(_))));
+    assert_eq!(
+        next(&mut sub).await.1,
+        format!(
+            r#"{{"reason":"unknown-cursor","resume_from":"{}"}}"#,
+            last.id()
+        )
+    );
+    hub.publish("t", &data("11")).await.unwrap();
+    assert_eq!(next(&mut sub).await.1, "11");
+
+    // Another topic's id is no position of this one: a visible gap, never silence.
+    let other = hub.publish("elsewhere", &data("x")).await.unwrap();
+    let mut sub = hub.subscribe("t", Some(other.id())).await.unwrap();
     assert!(matches!(sub.outcome(), Some(ReplayOutcome::Unknown(_))));
     assert!(
         next(&mut sub)
@@ -97,8 +120,6 @@ async fn gap_and_unknown_cursors_get_the_gap_signal() {
             .1
             .starts_with(r#"{"reason":"unknown-cursor","#)
     );
-    hub.publish("t", &data("11")).await.unwrap();
-    assert_eq!(next(&mut sub).await.1, "11");
 }
 
 #[tokio::test]
@@ -114,9 +135,27 @@ async fn replay_is_capped() {
         seen.push(next(&mut sub).await.1);
     }
     assert_eq!(seen[..5], ["1", "2", "3", "4", "5"]);
-    assert!(seen[5].starts_with(r#"{"reason":"too-far-behind","#));
+    // Nothing published through the hub since the topic became active: no join point yet.
+    assert_eq!(seen[5], r#"{"reason":"too-far-behind","resume_from":null}"#);
     hub.publish("t", &data("live")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "live");
+
+    // With a live subscriber the ring's position is known, and it is where the signal points.
+    let _watcher = hub.subscribe("t", None).await.unwrap();
+    let head = hub.publish("t", &data("head")).await.unwrap();
+    let mut sub = hub.subscribe("t", Some(first.id())).await.unwrap();
+    for want in ["1", "2", "3", "4", "5"] {
+        assert_eq!(next(&mut sub).await.1, want);
+    }
+    let (kind, signal, id) = next(&mut sub).await;
+    assert_eq!(kind, "sse-gap");
+    assert_eq!(
+        signal,
+        format!(r#"{{"reason":"too-far-behind","resume_from":"{}"}}"#, head.id())
+    );
+    assert_eq!(id, head.id());
+    hub.publish("t", &data("after")).await.unwrap();
+    assert_eq!(next(&mut sub).await.1, "after", "nothing older follows the signal");
 }
 
 #[tokio::test]
@@ -153,11 +192,15 @@ async fn subscriber_that_never_reads_holds_bounded_memory() {
     }
     // The log keeps its bound; the topic's ring is fixed at 16 slots whatever the reader does.
     assert_eq!(hub.log().len("t"), 1000);
-    // The reader's position is gone: it is told, then gets what the log still has, in order.
-    assert_eq!(next(&mut sub).await.0, "sse-gap");
-    for i in 999_000..1_000_000u32 {
-        assert_eq!(next(&mut sub).await.1, i.to_string());
-    }
+    // The reader's position is gone: it is told where the stream continues (the last event
+    // the ring carried), and gets nothing older than that, only what follows.
+    let (kind, signal, id) = next(&mut sub).await;
+    assert_eq!(kind, "sse-gap");
+    assert_eq!(
+        signal,
+        format!(r#"{{"reason":"gap","resume_from":"{}"}}"#, last.id())
+    );
+    assert_eq!(id, last.id());
     let live = hub.publish("t", &data("live")).await.unwrap();
     assert_ne!(live.id(), last.id());
     assert_eq!(next(&mut sub).await.1, "live");

@@ -15,7 +15,8 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tower_sse_core::{EventLog, LoggedEvent, ReplayOutcome};
 
-use super::{Inner, Replayed, Topic};
+use super::{Inner, REPLAY_PAGE, REPLAY_PAGE_BYTES, TopicRef};
+use crate::GapReason;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,9 +26,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// response body as it is ([`into_response`](Self::into_response)) and wrapped by
 /// [`SseLayer`](crate::SseLayer) for heartbeats and headers. Dropping it unsubscribes.
 ///
-/// The feed ends only with an error: when catching up from the log fails (for example the
-/// store went away), the error is yielded and the feed ends, so the client reconnects and
-/// resumes from its last event id.
+/// The replay is read from the log in pages as the feed is drained, so a subscriber holds
+/// one page at most, whatever its cursor. The feed ends only with an error: when a later
+/// replay page or a catch-up read fails (for example the store went away), the error is
+/// yielded and the feed ends, so the client reconnects and resumes from its last event id.
 pub struct Subscription {
     outcome: Option<ReplayOutcome>,
     // One allocation per subscription: the state machine of an async loop.
@@ -42,7 +44,7 @@ impl fmt::Debug for Subscription {
     }
 }
 
-/// The log failed while a subscriber was catching up.
+/// The log failed while a subscriber was replaying or catching up.
 #[derive(Debug)]
 pub struct SubscriptionError(BoxError);
 
@@ -62,37 +64,51 @@ impl std::error::Error for SubscriptionError {
     }
 }
 
+/// A log that said more events follow the cursor but returned none: reading again would
+/// spin, so it is treated as a failed read.
+#[derive(Debug)]
+struct EmptyPage;
+
+impl fmt::Display for EmptyPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the log reported more events after the cursor but returned none")
+    }
+}
+
+impl std::error::Error for EmptyPage {}
+
 impl Subscription {
-    pub(super) fn new<L: EventLog>(
+    /// Reads the first page after `cursor` (the rest as the feed drains). The receiver has
+    /// joined the ring already.
+    pub(super) async fn start<L: EventLog>(
         inner: Arc<Inner<L>>,
-        topic_name: Box<str>,
-        topic: Arc<Topic>,
+        topic: TopicRef<L>,
         receiver: broadcast::Receiver<LoggedEvent>,
-        cursor: Option<Arc<str>>,
-        replay: Option<Replayed>,
+        cursor: Option<&str>,
     ) -> Self {
-        let (outcome, pending, last_id) = match replay {
-            Some(replay) => {
-                // An unknown cursor is no position: nothing to resume from, or to skip.
-                let cursor =
-                    cursor.filter(|_| !matches!(replay.outcome, ReplayOutcome::Unknown(_)));
-                let last_id = replay.last_id.or(cursor);
-                (Some(replay.outcome), replay.frames.into(), last_id)
-            }
-            None => (None, VecDeque::new(), None),
-        };
-        let state = Feed {
+        let join = topic.topic.state().last_sent.clone();
+        let mut feed = Feed {
+            max_replay: inner.max_replay,
             inner,
-            topic_name,
             topic,
-            receiver: Some(receiver),
-            pending,
-            last_id,
+            receiver,
+            // A fresh subscriber: what the ring carried before it joined is not its.
+            last: join,
+            pending: VecDeque::new(),
+            replay: None,
+            outcome: None,
         };
-        let feed = stream::unfold(Some(state), |state| async move {
-            let mut state = state?;
-            let item = state.next().await;
-            let keep = item.is_ok().then_some(state);
+        if let Some(cursor) = cursor {
+            feed.last = None;
+            feed.replay = Some(Replaying::new(Arc::from(cursor), feed.max_replay, true));
+            // Errors of the first read become the `log-error` signal.
+            let _ = feed.read_page().await;
+        }
+        let outcome = feed.outcome.take();
+        let feed = stream::unfold(Some(feed), |feed| async move {
+            let mut feed = feed?;
+            let item = feed.next().await;
+            let keep = item.is_ok().then_some(feed);
             Some((item, keep))
         });
         Self {
@@ -102,7 +118,8 @@ impl Subscription {
     }
 
     /// How the cursor given to [`Hub::subscribe`](crate::Hub::subscribe) related to the log;
-    /// `None` when no cursor was given.
+    /// `None` when no cursor was given, or when the log failed to answer (the subscription
+    /// then starts with the `log-error` gap signal).
     pub fn outcome(&self) -> Option<&ReplayOutcome> {
         self.outcome.as_ref()
     }
@@ -143,14 +160,44 @@ impl Body for Subscription {
     }
 }
 
+/// A replay in progress: where it is, how many events it may still send, and how many to
+/// ask for next.
+struct Replaying {
+    cursor: Arc<str>,
+    budget: usize,
+    limit: usize,
+    /// The next read is the first of this replay (its outcome matters).
+    first: bool,
+    /// This replay is the subscribe's: a failed first read becomes the `log-error` signal.
+    on_subscribe: bool,
+}
+
+impl Replaying {
+    fn new(cursor: Arc<str>, budget: usize, on_subscribe: bool) -> Self {
+        Self {
+            cursor,
+            budget,
+            limit: REPLAY_PAGE,
+            first: true,
+            on_subscribe,
+        }
+    }
+}
+
 struct Feed<L: EventLog> {
     inner: Arc<Inner<L>>,
-    topic_name: Box<str>,
-    topic: Arc<Topic>,
-    /// Always `Some` but while dropping, so that the topic sees the receiver gone.
-    receiver: Option<broadcast::Receiver<LoggedEvent>>,
+    max_replay: usize,
+    receiver: broadcast::Receiver<LoggedEvent>,
+    /// Holds the topic's entry in the table while the feed lives.
+    topic: TopicRef<L>,
+    /// The last id delivered, or the position a gap signal moved the client to: live events
+    /// at or before it are dropped.
+    last: Option<Arc<str>>,
+    /// The frames of the current page (or a gap signal), at most a page.
     pending: VecDeque<Bytes>,
-    last_id: Option<Arc<str>>,
+    replay: Option<Replaying>,
+    /// The subscribe's outcome, taken by [`Subscription::start`].
+    outcome: Option<ReplayOutcome>,
 }
 
 impl<L: EventLog> Feed<L> {
@@ -159,60 +206,138 @@ impl<L: EventLog> Feed<L> {
             if let Some(frame) = self.pending.pop_front() {
                 return Ok(frame);
             }
-            let receiver = self.receiver.as_mut().expect("present until drop");
-            match receiver.recv().await {
+            if self.replay.is_some() {
+                self.read_page().await?;
+                continue;
+            }
+            match self.receiver.recv().await {
                 Ok(event) => {
-                    if self
-                        .inner
-                        .already_delivered(event.id(), self.last_id.as_ref())
-                    {
+                    if self.inner.at_or_before(event.id(), self.last.as_ref()) {
                         continue;
                     }
                     let (id, frame) = event.into_parts();
-                    self.last_id = Some(id);
+                    self.last = Some(id);
                     return Ok(frame);
                 }
-                // Lagged: the ring moved past this subscriber. Closed: a live log's tail
-                // started again after the log lost events, and replaced the ring.
-                Err(RecvError::Lagged(_) | RecvError::Closed) => self.catch_up().await?,
+                // Lagged: the ring moved past this subscriber. Closed: the ring was replaced
+                // (a cancelled publish, or a live log that lost events).
+                Err(RecvError::Lagged(_) | RecvError::Closed) => self.catch_up(),
             }
         }
     }
 
-    /// The ring moved past this subscriber: replay from the log after the last delivered id
-    /// and rejoin the live feed, under the topic lock so nothing is missed or repeated.
-    async fn catch_up(&mut self) -> Result<(), SubscriptionError> {
-        let live = self.topic.live.lock().await;
-        let upto = live.tail.as_ref().map(|tail| tail.position.clone());
-        match self.last_id.clone() {
-            Some(cursor) => {
-                let replay = self
-                    .inner
-                    .replay(&self.topic_name, &cursor, upto.as_ref())
-                    .await
-                    .map_err(|e| SubscriptionError(Box::new(e)))?;
-                self.pending.extend(replay.frames);
-                if replay.last_id.is_some() {
-                    self.last_id = replay.last_id;
-                }
-            }
-            // Nothing delivered yet and no cursor: there is no position to resume from.
-            None => self
-                .pending
-                .push_back(self.inner.gap.frame(crate::GapReason::TooFarBehind, None)),
+    /// Rejoins the ring first, then replays from the log after the last delivered id, page by
+    /// page as the client drains.
+    fn catch_up(&mut self) {
+        let state = self.topic.topic.state();
+        self.receiver = state.sender.subscribe();
+        let join = state.last_sent.clone();
+        drop(state);
+        match self.last.clone() {
+            Some(cursor) => self.replay = Some(Replaying::new(cursor, self.max_replay, false)),
+            // Nothing delivered and no position: nothing to resume from.
+            None => self.signal(GapReason::TooFarBehind, join),
         }
-        let sender = live
-            .sender
-            .as_ref()
-            .expect("a sender exists while a receiver does");
-        self.receiver = Some(sender.subscribe());
+    }
+
+    /// Reads the next page of the replay in progress. No lock is held while the log reads.
+    async fn read_page(&mut self) -> Result<(), SubscriptionError> {
+        let Some(replay) = self.replay.as_mut() else {
+            return Ok(());
+        };
+        let limit = replay.budget.min(replay.limit);
+        let read = self
+            .inner
+            .log
+            .read_after(self.topic.name(), Some(&replay.cursor), limit)
+            .await;
+        let page = match read {
+            Ok(page) if limit > 0 && page.events.is_empty() && page.has_more => {
+                Err(SubscriptionError(Box::new(EmptyPage)))
+            }
+            Ok(page) => Ok(page),
+            Err(error) => Err(SubscriptionError(Box::new(error))),
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                let on_subscribe = replay.first && replay.on_subscribe;
+                self.replay = None;
+                if on_subscribe {
+                    let join = self.join_point();
+                    self.signal(GapReason::LogError, join);
+                    return Ok(());
+                }
+                return Err(error);
+            }
+        };
+        if replay.first {
+            replay.first = false;
+            if replay.on_subscribe {
+                self.outcome = Some(page.outcome.clone());
+            }
+            let reason = match page.outcome {
+                ReplayOutcome::Gap { .. } => Some(GapReason::Gap),
+                ReplayOutcome::Unknown(_) => Some(GapReason::UnknownCursor),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                // Nothing contiguous to replay: the signal, then live from the join point.
+                // Retained events before it are not sent (the client refetches its state).
+                self.replay = None;
+                let join = self.join_point();
+                self.signal(reason, join);
+                return Ok(());
+            }
+            // A position of this topic: live events at or before it were delivered already
+            // (a cursor ahead of a live log's tail, read from another server's).
+            self.last = Some(Arc::clone(&replay.cursor));
+        }
+        let count = page.events.len();
+        let bytes: usize = page.events.iter().map(|e| e.frame().len()).sum();
+        if count > 0 && bytes > REPLAY_PAGE_BYTES {
+            replay.limit = (count * REPLAY_PAGE_BYTES / bytes).max(1);
+        } else if bytes < REPLAY_PAGE_BYTES / 2 {
+            replay.limit = (replay.limit * 2).min(REPLAY_PAGE);
+        }
+        for event in page.events {
+            let (id, frame) = event.into_parts();
+            self.pending.push_back(frame);
+            replay.cursor = Arc::clone(&id);
+            self.last = Some(id);
+        }
+        replay.budget = replay.budget.saturating_sub(count);
+        if !page.has_more {
+            // Caught up with the log: the ring carries everything after `last`.
+            self.replay = None;
+        } else if replay.budget == 0 {
+            self.replay = None;
+            // Too far behind. When the ring has not carried anything past the replay's end,
+            // every later event still comes through it: nothing is skipped.
+            let join = self.join_point();
+            let skipped = match &join {
+                Some(join) => !self.inner.at_or_before(join, self.last.as_ref()),
+                None => true,
+            };
+            if skipped {
+                self.signal(GapReason::TooFarBehind, join);
+            }
+        }
         Ok(())
     }
-}
 
-impl<L: EventLog> Drop for Feed<L> {
-    fn drop(&mut self) {
-        drop(self.receiver.take());
-        self.inner.release(&self.topic_name, &self.topic);
+    /// The id of the last event the ring carried: every later event still reaches it.
+    fn join_point(&self) -> Option<Arc<str>> {
+        self.topic.topic.state().last_sent.clone()
+    }
+
+    /// Queues the gap signal: the stream continues after `resume_from`, and nothing at or
+    /// before it is sent afterwards.
+    fn signal(&mut self, reason: GapReason, resume_from: Option<Arc<str>>) {
+        self.pending
+            .push_back(self.inner.gap.frame(reason, resume_from.as_deref()));
+        if resume_from.is_some() {
+            self.last = resume_from;
+        }
     }
 }
