@@ -205,7 +205,10 @@ async fn the_stream_holds_the_frame_under_the_key_prefix() {
         entries,
         [(
             logged.id().to_owned(),
-            vec![("frame".to_owned(), b"event: tick\ndata: 1\n\n".to_vec())]
+            vec![(
+                "event".to_owned(),
+                format!("id: {}\nevent: tick\ndata: 1\n\n", logged.id()).into_bytes()
+            )]
         )]
     );
 }
@@ -238,29 +241,103 @@ async fn live_positions_and_the_tail() {
     );
     assert_eq!(log.compare_ids(a.id(), "$"), None);
 
-    let mut tail = log.tail("t");
-    assert!(tail.wait_after(Some(a.id())).await.unwrap(), "b follows a");
+    let mut tail = log.tail();
+    let never = || std::future::pending::<()>();
+    let at = |after: &str| vec![(Arc::<str>::from("t"), Some(Arc::<str>::from(after)))];
+    assert_eq!(
+        tail.wait_any(&at(a.id()), never()).await.unwrap(),
+        [0],
+        "b follows a"
+    );
     assert!(
-        !tail.wait_after(Some(b.id())).await.unwrap(),
+        tail.wait_any(&at(b.id()), never()).await.unwrap().is_empty(),
         "nothing after b: times out"
     );
 
+    // Waiting on a quiet topic; an append to the followed one wakes the tail.
+    let b_id = b.id().to_owned();
     let waiting = tokio::spawn(async move {
         let started = std::time::Instant::now();
+        let positions = vec![
+            (Arc::<str>::from("quiet"), None),
+            (Arc::<str>::from("t"), Some(Arc::<str>::from(b_id.as_str()))),
+        ];
         loop {
-            if tail.wait_after(Some(b.id())).await.unwrap() {
-                return started.elapsed();
+            let ready = tail.wait_any(&positions, never()).await.unwrap();
+            if !ready.is_empty() {
+                return (ready, started.elapsed(), tail);
             }
         }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     log.append("t", &Event::new().data("c")).await.unwrap();
-    let waited = tokio::time::timeout(Duration::from_secs(5), waiting)
+    let (ready, waited, _tail) = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(ready, [1], "the followed topic with an event");
     assert!(
         waited < Duration::from_secs(2),
         "woken by the append, after {waited:?}"
     );
+
+    // A re-arm cuts a blocked wait short (CLIENT UNBLOCK), well before the block timeout.
+    let slow = server
+        .builder()
+        .block(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let mut tail = slow.tail();
+    let started = std::time::Instant::now();
+    let rearm = tokio::time::sleep(Duration::from_millis(100));
+    let ready = tail
+        .wait_any(&[(Arc::<str>::from("quiet"), None)], rearm)
+        .await
+        .unwrap();
+    assert!(ready.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "re-armed after {:?}",
+        started.elapsed()
+    );
+    // And the connection is free for the next wait.
+    slow.append("quiet", &Event::new().data("q")).await.unwrap();
+    let ready = tail
+        .wait_any(&[(Arc::<str>::from("quiet"), None)], never())
+        .await
+        .unwrap();
+    assert_eq!(ready, [0]);
+}
+
+#[tokio::test]
+async fn readers_of_an_entry_share_one_frame_and_old_entries_still_read() {
+    let server = RedisServer::start();
+    let log = server.log().await;
+    let appended = log.append("t", &Event::new().data("shared")).await.unwrap();
+    let a = log.read_after("t", None, 10).await.unwrap();
+    let b = log.read_after("t", None, 10).await.unwrap();
+    assert_eq!(a.events, [appended.clone()]);
+    // The same buffer, not an equal copy: the cache hands out one Bytes per entry.
+    assert_eq!(a.events[0].frame().as_ptr(), b.events[0].frame().as_ptr());
+    assert_eq!(a.events[0].frame().as_ptr(), appended.frame().as_ptr());
+
+    // Without the cache each read has its own buffer, still the same bytes.
+    let uncached = server.builder().frame_cache_bytes(0).connect().await.unwrap();
+    let logged = uncached.append("t", &Event::new().data("x")).await.unwrap();
+    let read = uncached.read_after("t", None, 10).await.unwrap();
+    assert_eq!(read.events, [logged]);
+
+    // An entry written before frames were stored with their id (field `frame`).
+    let mut connection = log.connection();
+    let id: String = tower_sse_redis::redis::cmd("XADD")
+        .arg(log.key("legacy"))
+        .arg("1-1")
+        .arg("frame")
+        .arg("data: old\n\n")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let read = log.read_after("legacy", None, 10).await.unwrap();
+    assert_eq!(&read.events[0].frame()[..], format!("id: {id}\ndata: old\n\n").as_bytes());
 }

@@ -194,3 +194,57 @@ async fn the_tail_stops_with_the_last_subscriber() {
     a.publish("room", &data(1)).await.unwrap();
     assert_eq!(next(&mut sub).await.0, "e1");
 }
+
+/// 1,000 topics with subscribers: the server's connections to Redis stay a fixed few (the
+/// log's and the one tail's), and events still reach subscribers of several topics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_topics_use_a_fixed_few_connections() {
+    let server = RedisServer::start();
+    let log = RedisLog::builder(server.url())
+        .key_prefix(common::unique_prefix())
+        .block(Duration::from_millis(500))
+        .connect()
+        .await
+        .expect("connect");
+    let hub = Hub::with_live_log(log.clone());
+    let mut subscriptions = Vec::new();
+    for topic in 0..1_000 {
+        subscriptions.push(hub.subscribe(&format!("topic-{topic}"), None).await.unwrap());
+    }
+    assert_eq!(hub.topic_count(), 1_000);
+    // An observer on its own connection counts every client of the Redis server: only this
+    // hub's connections and the observer's exist.
+    let observer = server.log().await;
+    let mut connection = observer.connection();
+    let list: String = tower_sse_redis::redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let total = list.lines().filter(|line| !line.is_empty()).count();
+    eprintln!("redis connections with 1,000 topics: {total} (the hub's and the observer's)");
+    assert!(
+        total <= 8 + 1,
+        "at most 8 connections for the hub (plus the observer's), got {total}:\n{list}"
+    );
+
+    for topic in [0, 499, 999] {
+        let name = format!("topic-{topic}");
+        let logged = hub.publish(&name, &data(topic)).await.unwrap();
+        assert_eq!(
+            next(&mut subscriptions[topic]).await,
+            (format!("e{topic}"), logged.id().to_owned())
+        );
+    }
+    // Topics come and go: the tail is re-armed, and a new topic is followed at once.
+    subscriptions.truncate(10);
+    let mut late = hub.subscribe("late-topic", None).await.unwrap();
+    let logged = hub.publish("late-topic", &data(7)).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(next(&mut late).await, ("e7".to_owned(), logged.id().to_owned()));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a new topic did not wait for the tail's timeout"
+    );
+    assert_eq!(hub.topic_count(), 11);
+}
