@@ -398,7 +398,10 @@ pub async fn live_positions<L: LiveLog>(log: &L) {
     let never = || std::future::pending::<()>();
     let positions = [
         (std::sync::Arc::<str>::from("live-quiet"), None),
-        (std::sync::Arc::<str>::from("live"), Some(std::sync::Arc::<str>::from(b))),
+        (
+            std::sync::Arc::<str>::from("live"),
+            Some(std::sync::Arc::<str>::from(b)),
+        ),
     ];
     assert_eq!(
         ok(tail.wait_any(&positions, never()).await, "wait_any"),

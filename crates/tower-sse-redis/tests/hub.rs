@@ -209,7 +209,11 @@ async fn a_thousand_topics_use_a_fixed_few_connections() {
     let hub = Hub::with_live_log(log.clone());
     let mut subscriptions = Vec::new();
     for topic in 0..1_000 {
-        subscriptions.push(hub.subscribe(&format!("topic-{topic}"), None).await.unwrap());
+        subscriptions.push(
+            hub.subscribe(&format!("topic-{topic}"), None)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(hub.topic_count(), 1_000);
     // An observer on its own connection counts every client of the Redis server: only this
@@ -241,7 +245,10 @@ async fn a_thousand_topics_use_a_fixed_few_connections() {
     let mut late = hub.subscribe("late-topic", None).await.unwrap();
     let logged = hub.publish("late-topic", &data(7)).await.unwrap();
     let started = std::time::Instant::now();
-    assert_eq!(next(&mut late).await, ("e7".to_owned(), logged.id().to_owned()));
+    assert_eq!(
+        next(&mut late).await,
+        ("e7".to_owned(), logged.id().to_owned())
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "a new topic did not wait for the tail's timeout"

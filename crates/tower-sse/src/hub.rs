@@ -6,54 +6,6 @@
 //! `Last-Event-ID`) and then goes live with no gap and no duplicate, whatever publishers run
 //! concurrently.
 //!
-//! # No lock across I/O
-//!
-//! No hub path holds a lock (std or tokio) while it awaits the log: a slow read (a reconnect
-//! storm replaying from Redis) delays neither publishers nor the live delivery to connected
-//! subscribers. What makes this safe:
-//!
-//! - **Join first, then replay.** A subscriber joins the topic's live ring *before* it reads
-//!   the log, and drops every live event at or before the last id it replayed
-//!   ([`EventLog::compare_ids`]). An event missing from its last read was not in the log yet,
-//!   so it is sent to the ring after the subscriber joined: nothing falls in between, nothing
-//!   is sent twice.
-//! - **The ring is in log order.** Publishers append without a lock; each append is
-//!   registered in the topic's sequencer before it starts, and its event is released into the
-//!   ring only once every append that was in flight when it completed has completed too
-//!   (appends that start later get later ids), in id order. So the ring carries the log's
-//!   order, which the "drop at or before" rule needs, and a publisher waits only for its own
-//!   append. The short `std` critical sections around the ring never await.
-//! - **Cancelled publishes.** A publish dropped while its append is in flight may or may not
-//!   have stored the event; the topic then replaces its ring, and its subscribers catch up
-//!   from the log after their last event, so that such an event is not silently missed.
-//!
-//! # Bounded memory
-//!
-//! Live events reach subscribers through one bounded ring per topic
-//! ([`capacity`](Hub::capacity)). Replay and catch-up read the log in pages as the client
-//! drains ([`REPLAY_PAGE`] events at most, fewer when frames are large: a page aims at 64 KiB),
-//! never the whole cap at once, and frames are the log's shared [`Bytes`](bytes::Bytes). A subscriber that
-//! falls more than the ring behind catches up from the log from the last id it delivered.
-//!
-//! # The gap rule
-//!
-//! Subscribe and catch-up follow the one rule of [`crate::gap`]: a contiguous run of at most
-//! [`max_replay`](Hub::max_replay) events after the cursor, then, when that run cannot reach
-//! the live feed, the [`GapSignal`] at the discontinuity, carrying as `resume_from` the
-//! position the live feed continues from (the id of the last event the topic's ring carried
-//! when the signal was written; `null` when this hub has carried none for the topic yet), then
-//! only events after it. When the log fails on the first read of a subscribe, the
-//! subscription starts with the signal, reason `log-error`, and goes live (an error there
-//! would become a failed response, after which a browser's `EventSource` stops
-//! reconnecting); when it fails later, the subscription ends with a [`SubscriptionError`],
-//! so the client reconnects with its last id and loses nothing.
-//!
-//! # Cancellation
-//!
-//! Every hub future can be dropped at any await: a topic's entry is counted by guards that
-//! its futures and subscriptions hold, and it leaves the table with the last of them
-//! ([`Hub::topic_count`]).
-//!
 //! Over a log that several servers share, [`Hub::with_live_log`] delivers live events from
 //! the log itself, through one tail task per hub; its docs describe the design.
 //!
@@ -116,6 +68,54 @@ pub const REPLAY_PAGE: usize = 256;
 pub const REPLAY_PAGE_BYTES: usize = 64 * 1024;
 
 /// A publish/subscribe hub over an [`EventLog`]; cheap to clone (an `Arc` inside).
+///
+/// # No lock across I/O
+///
+/// No hub path holds a lock (std or tokio) while it awaits the log: a slow read (a reconnect
+/// storm replaying from Redis) delays neither publishers nor the live delivery to connected
+/// subscribers. What makes this safe:
+///
+/// - **Join first, then replay.** A subscriber joins the topic's live ring *before* it reads
+///  the log, and drops every live event at or before the last id it replayed
+///  ([`EventLog::compare_ids`]). An event missing from its last read was not in the log yet,
+///  so it is sent to the ring after the subscriber joined: nothing falls in between, nothing
+///  is sent twice.
+/// - **The ring is in log order.** Publishers append without a lock; each append is
+///  registered in the topic's sequencer before it starts, and its event is released into the
+///  ring only once every append that was in flight when it completed has completed too
+///  (appends that start later get later ids), in id order. So the ring carries the log's
+///  order, which the "drop at or before" rule needs, and a publisher waits only for its own
+///  append. The short `std` critical sections around the ring never await.
+/// - **Cancelled publishes.** A publish dropped while its append is in flight may or may not
+///  have stored the event; the topic then replaces its ring, and its subscribers catch up
+///  from the log after their last event, so that such an event is not silently missed.
+///
+/// # Bounded memory
+///
+/// Live events reach subscribers through one bounded ring per topic
+/// ([`capacity`](Hub::capacity)). Replay and catch-up read the log in pages as the client
+/// drains ([`REPLAY_PAGE`] events at most, fewer when frames are large: a page aims at 64 KiB),
+/// never the whole cap at once, and frames are the log's shared [`Bytes`](bytes::Bytes). A subscriber that
+/// falls more than the ring behind catches up from the log from the last id it delivered.
+///
+/// # The gap rule
+///
+/// Subscribe and catch-up follow the one rule of [`GapSignal`]: a contiguous run of at most
+/// [`max_replay`](Hub::max_replay) events after the cursor, then, when that run cannot reach
+/// the live feed, the [`GapSignal`] at the discontinuity, carrying as `resume_from` the
+/// position the live feed continues from (the id of the last event the topic's ring carried
+/// when the signal was written; `null` when this hub has carried none for the topic yet), then
+/// only events after it. When the log fails on the first read of a subscribe, the
+/// subscription starts with the signal, reason `log-error`, and goes live (an error there
+/// would become a failed response, after which a browser's `EventSource` stops
+/// reconnecting); when it fails later, the subscription ends with a [`SubscriptionError`],
+/// so the client reconnects with its last id and loses nothing.
+///
+/// # Cancellation
+///
+/// Every hub future can be dropped at any await: a topic's entry is counted by guards that
+/// its futures and subscriptions hold, and it leaves the table with the last of them
+/// ([`Hub::topic_count`]).
 pub struct Hub<L: EventLog = MemoryLog> {
     inner: Arc<Inner<L>>,
 }
@@ -446,7 +446,7 @@ impl<L: EventLog> Hub<L> {
     /// The log assigns the id (an id set on `event` is replaced) and encodes the frame once;
     /// every subscriber receives that same `Bytes`. No lock is held while the log appends:
     /// concurrent publishers of a topic append in parallel, and the topic's sequencer sends
-    /// their events to subscribers in the log's order (see the [module docs](self)). Over a
+    /// their events to subscribers in the log's order (see [`Hub`]). Over a
     /// live log ([`with_live_log`](Hub::with_live_log)) this only appends: the hub's tail
     /// delivers the event, on this server and every other.
     ///
@@ -480,7 +480,7 @@ impl<L: EventLog> Hub<L> {
     ///
     /// Over a live log, the log's error when the tail could not start following the topic.
     /// A failed replay read is not an error: the subscription starts with the gap signal,
-    /// reason `log-error` (see the [module docs](self)).
+    /// reason `log-error` (see [`Hub`]).
     pub async fn subscribe(
         &self,
         topic: &str,

@@ -93,7 +93,11 @@ async fn gap_and_unknown_cursors_get_the_gap_signal() {
         signal,
         format!(r#"{{"reason":"gap","resume_from":"{}"}}"#, ten.id())
     );
-    assert_eq!(id, ten.id(), "the client's lastEventId moves to resume_from");
+    assert_eq!(
+        id,
+        ten.id(),
+        "the client's lastEventId moves to resume_from"
+    );
     hub.publish("t", &data("after-gap")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "after-gap");
 
@@ -151,11 +155,18 @@ async fn replay_is_capped() {
     assert_eq!(kind, "sse-gap");
     assert_eq!(
         signal,
-        format!(r#"{{"reason":"too-far-behind","resume_from":"{}"}}"#, head.id())
+        format!(
+            r#"{{"reason":"too-far-behind","resume_from":"{}"}}"#,
+            head.id()
+        )
     );
     assert_eq!(id, head.id());
     hub.publish("t", &data("after")).await.unwrap();
-    assert_eq!(next(&mut sub).await.1, "after", "nothing older follows the signal");
+    assert_eq!(
+        next(&mut sub).await.1,
+        "after",
+        "nothing older follows the signal"
+    );
 }
 
 #[tokio::test]

@@ -188,8 +188,14 @@ async fn concurrent_publishers_and_subscribers_resuming_from_random_cursors() {
                 return Some((cursor.id().to_owned(), seen));
             }
             loop {
-                let Ok(frame) = tokio::time::timeout(Duration::from_secs(10), sub.next()).await else {
-                    panic!("subscriber {s} stuck after {} events from {}: last {:?}", seen.len(), cursor.id(), seen.last());
+                let Ok(frame) = tokio::time::timeout(Duration::from_secs(10), sub.next()).await
+                else {
+                    panic!(
+                        "subscriber {s} stuck after {} events from {}: last {:?}",
+                        seen.len(),
+                        cursor.id(),
+                        seen.last()
+                    );
                 };
                 let (kind, _, id) = decode(&frame.unwrap().unwrap());
                 assert_eq!(kind, "message", "no gap signal: nothing was lost");
@@ -277,7 +283,9 @@ async fn cancelled_calls_leave_nothing_behind() {
     assert_eq!(hub.topic_count(), 0);
     // Still working.
     let mut sub = hub.subscribe("t1", None).await.unwrap();
-    hub.publish("t1", &Event::new().data("after")).await.unwrap();
+    hub.publish("t1", &Event::new().data("after"))
+        .await
+        .unwrap();
     assert_eq!(next(&mut sub).await.1, "after");
 }
 
@@ -331,7 +339,11 @@ async fn replay_is_read_in_pages_as_the_client_drains() {
             .unwrap();
     }
     let mut sub = hub.subscribe("t", Some(first.id())).await.unwrap();
-    assert_eq!(log.reads.load(Ordering::Relaxed), 1, "one page at subscribe");
+    assert_eq!(
+        log.reads.load(Ordering::Relaxed),
+        1,
+        "one page at subscribe"
+    );
     for i in 1..=tower_sse::REPLAY_PAGE {
         assert_eq!(next(&mut sub).await.1, i.to_string());
     }

@@ -19,6 +19,9 @@ type LastIdFuture<'a, E> = Pin<Box<dyn Future<Output = Result<Option<Arc<str>>, 
 /// A topic handed to the tail: its name, its entry, and the position to start after.
 type Followed = (Arc<str>, Weak<Topic>, Option<Arc<str>>);
 
+/// The topics the tail task follows: entry and position by name.
+type Following = HashMap<Arc<str>, (Weak<Topic>, Option<Arc<str>>)>;
+
 /// What the hub needs of a [`LiveLog`], kept as functions so that the rest of the hub only
 /// requires an [`EventLog`].
 pub(crate) struct TailMode<L: EventLog> {
@@ -104,7 +107,7 @@ async fn run<L: LiveLog>(hub: Weak<Inner<L>>) {
     };
     let mut tail = inner.log.tail();
     drop(inner);
-    let mut followed: HashMap<Arc<str>, (Weak<Topic>, Option<Arc<str>>)> = HashMap::new();
+    let mut followed = Following::new();
     let mut backoff = Backoff::default();
     loop {
         let Some(inner) = hub.upgrade() else {
@@ -159,7 +162,7 @@ async fn run<L: LiveLog>(hub: Weak<Inner<L>>) {
 async fn deliver<L: LiveLog>(
     inner: &Inner<L>,
     name: &Arc<str>,
-    followed: &mut HashMap<Arc<str>, (Weak<Topic>, Option<Arc<str>>)>,
+    followed: &mut Following,
 ) -> Result<(), L::Error> {
     let Some((topic, position)) = followed.get(name) else {
         return Ok(());
