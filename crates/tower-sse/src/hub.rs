@@ -76,19 +76,19 @@ pub const REPLAY_PAGE_BYTES: usize = 64 * 1024;
 /// subscribers. What makes this safe:
 ///
 /// - **Join first, then replay.** A subscriber joins the topic's live ring *before* it reads
-///  the log, and drops every live event at or before the last id it replayed
-///  ([`EventLog::compare_ids`]). An event missing from its last read was not in the log yet,
-///  so it is sent to the ring after the subscriber joined: nothing falls in between, nothing
-///  is sent twice.
+///   the log, and drops every live event at or before the last id it replayed
+///   ([`EventLog::compare_ids`]). An event missing from its last read was not in the log yet,
+///   so it is sent to the ring after the subscriber joined: nothing falls in between, nothing
+///   is sent twice.
 /// - **The ring is in log order.** Publishers append without a lock; each append is
-///  registered in the topic's sequencer before it starts, and its event is released into the
-///  ring only once every append that was in flight when it completed has completed too
-///  (appends that start later get later ids), in id order. So the ring carries the log's
-///  order, which the "drop at or before" rule needs, and a publisher waits only for its own
-///  append. The short `std` critical sections around the ring never await.
+///   registered in the topic's sequencer before it starts, and its event is released into the
+///   ring only once every append that was in flight when it completed has completed too
+///   (appends that start later get later ids), in id order. So the ring carries the log's
+///   order, which the "drop at or before" rule needs, and a publisher waits only for its own
+///   append. The short `std` critical sections around the ring never await.
 /// - **Cancelled publishes.** A publish dropped while its append is in flight may or may not
-///  have stored the event; the topic then replaces its ring, and its subscribers catch up
-///  from the log after their last event, so that such an event is not silently missed.
+///   have stored the event; the topic then replaces its ring, and its subscribers catch up
+///   from the log after their last event, so that such an event is not silently missed.
 ///
 /// # Bounded memory
 ///
