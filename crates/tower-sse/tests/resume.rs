@@ -120,13 +120,19 @@ async fn query_fallback() {
 async fn gap_sends_the_signal_at_the_head_and_nothing_older() {
     let (log, events) = log_with(Retention::default().max_events(3), 10);
     let layer = SseLayer::new().replay(log);
-    let live = vec![events[9].frame().clone(), Bytes::from_static(b"data: fresh\n\n")];
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
     let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
     // The retained 8, 9, 10 are older than the signal's position: not sent after it.
     let head = events[9].id();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, "sse-gap");
-    assert_eq!(got[0].1, format!(r#"{{"reason":"gap","resume_from":"{head}"}}"#));
+    assert_eq!(
+        got[0].1,
+        format!(r#"{{"reason":"gap","resume_from":"{head}"}}"#)
+    );
     assert_eq!(got[0].2, head);
     assert_eq!(data(&got[1..]), ["fresh"]);
 }
@@ -181,7 +187,10 @@ async fn header_policy() {
 
     let (log, events) = log_with(Retention::default().max_events(3), 10);
     let layer = SseLayer::new().replay(log).gap_policy(GapPolicy::Ignore);
-    let live = vec![events[9].frame().clone(), Bytes::from_static(b"data: fresh\n\n")];
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
     let (response, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
     assert!(!response.headers().contains_key(SSE_GAP));
     assert_eq!(data(&got), ["fresh"]);
@@ -191,7 +200,10 @@ async fn header_policy() {
 async fn replay_is_capped() {
     let (log, events) = log_with(Retention::default(), 10);
     let layer = SseLayer::new().replay(log).max_replay(3);
-    let live = vec![events[9].frame().clone(), Bytes::from_static(b"data: fresh\n\n")];
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
     let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
     // The contiguous events first, then the signal at the head, then only newer events.
     assert_eq!(data(&got[..3]), ["2", "3", "4"]);
