@@ -179,3 +179,38 @@ impl std::fmt::Debug for PageRead {
         f.debug_struct("PageRead").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tower_sse_core::{Event, MemoryLog};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_go_when_done_or_abandoned() {
+        let memory = Arc::new(MemoryLog::new());
+        let first = memory.append_sync("t", &Event::new().data("1")).unwrap();
+        memory.append_sync("t", &Event::new().data("2")).unwrap();
+        let log: Arc<dyn DynLog> = Arc::new(memory);
+        let flights = Arc::new(Flights::default());
+        let topic: Arc<str> = Arc::from("t");
+        let cursor: Arc<str> = Arc::from(first.id());
+
+        // Two readers of one key share one entry; both get the page.
+        let a = flights.read(&log, &topic, Some(&cursor), 10);
+        let b = flights.read(&log, &topic, Some(&cursor), 10);
+        assert_eq!(flights.len(), 1);
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        assert!(Arc::ptr_eq(&a, &b), "one read, shared");
+        assert_eq!(a.events.len(), 1);
+        assert_eq!(flights.len(), 0, "removed when done");
+
+        // Every waiter dropped before the read ran: the entry goes too.
+        let c = flights.read(&log, &topic, Some(&cursor), 10);
+        let d = flights.read(&log, &topic, None, 10);
+        assert_eq!(flights.len(), 2);
+        drop(c);
+        drop(d);
+        assert_eq!(flights.len(), 0);
+    }
+}

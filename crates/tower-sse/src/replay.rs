@@ -529,11 +529,11 @@ impl Resume {
             let event = &events[index];
             match &self.step {
                 Step::Replay if self.replayed == self.max_replay => break,
-                Step::Bridge { to } => {
-                    if self.log.compare_ids(event.id(), to) != Some(Ordering::Less) {
-                        reached = true;
-                        break;
-                    }
+                Step::Bridge { to }
+                    if self.log.compare_ids(event.id(), to) != Some(Ordering::Less) =>
+                {
+                    reached = true;
+                    break;
                 }
                 _ => {}
             }
@@ -554,19 +554,17 @@ impl Resume {
             Step::Replay => {
                 if rest || (page.has_more && self.replayed >= self.max_replay) {
                     self.discontinuity(GapReason::TooFarBehind, false);
-                } else if !(page.has_more && !events.is_empty()) {
+                } else if !page.has_more || events.is_empty() {
                     // Caught up with the log as it was. (A page claiming more but holding
                     // nothing ends the replay too, rather than reading it again forever.)
                     self.step = Step::Filter;
                 }
             }
-            Step::Bridge { .. } => {
-                if reached || !page.has_more || events.is_empty() {
-                    if let Some(held) = self.held.take() {
-                        self.out.extend_from_slice(&held);
-                    }
-                    self.step = Step::Done;
+            Step::Bridge { .. } if reached || !page.has_more || events.is_empty() => {
+                if let Some(held) = self.held.take() {
+                    self.out.extend_from_slice(&held);
                 }
+                self.step = Step::Done;
             }
             _ => {}
         }

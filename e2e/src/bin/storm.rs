@@ -242,7 +242,9 @@ async fn redis_reads(addr: SocketAddr) -> u64 {
                 || line.starts_with("cmdstat_xread:")
         })
         .filter_map(|line| {
-            line.split(['=', ',']).nth(1).and_then(|v| v.parse::<u64>().ok())
+            line.split(['=', ','])
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
         })
         .sum()
 }
@@ -254,7 +256,7 @@ async fn start_demo(settings: &Settings, log: &str) -> Result<(Guard, SocketAddr
         .args(["--addr", "127.0.0.1:0", "--tick-ms", "0", "--log", log])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .kill_on_drop(true);
     let mut child = command
         .spawn()
@@ -378,7 +380,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn event(&mut self, published: &Published, id: &str, event: &str, data: &str, live_from: usize) {
+    fn event(
+        &mut self,
+        published: &Published,
+        id: &str,
+        event: &str,
+        data: &str,
+        live_from: usize,
+    ) {
         if event == "sse-gap" {
             self.gaps += 1;
             return;
@@ -445,10 +454,8 @@ async fn read_stream(
             let line = &buf[start..start + end];
             start += end + 1;
             if line.is_empty() {
-                if !data.is_empty() || !event.is_empty() {
-                    if !on_event(&id, &event, &data) {
-                        return Ok(());
-                    }
+                if (!data.is_empty() || !event.is_empty()) && !on_event(&id, &event, &data) {
+                    return Ok(());
                 }
                 event.clear();
                 data.clear();
@@ -569,8 +576,14 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
             read_stream(addr, 1, None, |id, event, data| {
                 let now = published.micros();
                 if let Ok(n) = data.parse::<usize>() {
-                    let sent = published.sent.get(n).map_or(0, |s| s.load(Ordering::Acquire));
-                    latency.lock().unwrap().push((sent, now.saturating_sub(sent)));
+                    let sent = published
+                        .sent
+                        .get(n)
+                        .map_or(0, |s| s.load(Ordering::Acquire));
+                    latency
+                        .lock()
+                        .unwrap()
+                        .push((sent, now.saturating_sub(sent)));
                 }
                 let mut tally = tally.lock().unwrap();
                 tally.event(&published, id, event, data, 0);
@@ -628,6 +641,8 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
     // event acknowledged at that moment.
     let storm_start = published.micros();
     let live_count = Arc::new(AtomicUsize::new(0));
+    // The sequence number of the last event, once known: clients hang up after it.
+    let final_n = Arc::new(AtomicUsize::new(usize::MAX));
     let mut clients = Vec::with_capacity(settings.clients);
     let window = settings.window.as_micros() as u64;
     let started = Instant::now();
@@ -640,7 +655,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         let from = head - settings.behind;
         let cursor = published.ids[from - 1].get().cloned();
         let published = Arc::clone(&published);
-        let stop = Arc::clone(&stop);
+        let final_n = Arc::clone(&final_n);
         let live_count = Arc::clone(&live_count);
         clients.push(tokio::spawn(async move {
             let mut tally = Tally {
@@ -654,9 +669,8 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
                     counted = true;
                     live_count.fetch_add(1, Ordering::Relaxed);
                 }
-                // Once publishing stopped, read up to the last event and hang up.
-                let last = published.acked.load(Ordering::Acquire);
-                !(stop.load(Ordering::Acquire) && tally.next >= last && last > 0)
+                // Read up to the last event, then hang up.
+                tally.next <= final_n.load(Ordering::Acquire)
             })
             .await;
             (tally, result)
@@ -683,6 +697,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
             .map_err(|e| e.to_string())?;
         tokio::spawn(connection);
         let n = total;
+        final_n.store(n, Ordering::Release);
         published.sent[n].store(published.micros().max(1), Ordering::Release);
         let response = sender
             .send_request(
