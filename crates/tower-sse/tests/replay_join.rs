@@ -283,3 +283,51 @@ async fn clients_resuming_from_one_cursor_share_one_read_even_if_the_first_leave
     // 500 events in pages of 256: two reads, each shared by every client.
     assert_eq!(log.1.load(Ordering::Relaxed), 2);
 }
+
+#[tokio::test]
+async fn replay_frames_are_bounded_and_an_unknown_cursor_continues_from_the_head() {
+    let log = Arc::new(MemoryLog::new());
+    let big = "x".repeat(10 * 1024);
+    let events: Vec<LoggedEvent> = (0..40)
+        .map(|_| {
+            log.append_sync(TOPIC, &Event::new().data(big.as_str()))
+                .unwrap()
+        })
+        .collect();
+    let service = ServiceBuilder::new()
+        .layer(SseLayer::new().replay(Arc::clone(&log)))
+        .service(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(event_stream(Full::new(Bytes::new())))
+        }));
+    let request = Request::get(TOPIC)
+        .header("last-event-id", events[0].id())
+        .body(())
+        .unwrap();
+    let mut body = service.oneshot(request).await.unwrap().into_body();
+    let mut all = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        // 64 KiB, overshooting by at most one event.
+        assert!(
+            data.len() <= 64 * 1024 + events[0].frame().len(),
+            "{}",
+            data.len()
+        );
+        all.extend_from_slice(&data);
+    }
+    assert_eq!(decode(&all).len(), 39);
+
+    let got = get(
+        SseLayer::new().replay(Arc::clone(&log)),
+        "bogus",
+        |_| async { Ok(event_stream(Full::new(Bytes::new()))) },
+    )
+    .await;
+    let head = events[39].id();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].1,
+        format!(r#"{{"reason":"unknown-cursor","resume_from":"{head}"}}"#)
+    );
+    assert_eq!(got[0].2, head);
+}
