@@ -30,11 +30,14 @@ fn main() -> ExitCode {
                     .map_err(|_| format!("fuzz: `{s}` is not a number of seconds"))
             })
             .and_then(fuzz),
+        Some("bench") if args.get(1).is_some_and(|a| a == "storm") => storm(false),
         Some("bench") => bench(),
         Some("deps") => check_core_dependencies(),
         Some("e2e") => e2e::e2e(args.get(1).is_some_and(|a| a == "--install")),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz [SECONDS] | bench | deps | e2e [--install]>");
+            eprintln!(
+                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [storm] | deps | e2e [--install]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -108,6 +111,7 @@ fn ci() -> Result {
     )?;
     fuzz(10)?;
     e2e::e2e(false)?;
+    storm(true)?;
     println!(
         "\nci: all steps passed in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -256,6 +260,40 @@ fn host_triple() -> Result<String> {
         .find_map(|line| line.strip_prefix("host: "))
         .map(str::to_owned)
         .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
+}
+
+/// The reconnect storm (`e2e/src/bin/storm.rs`) against the release demo, over `MemoryLog`
+/// and `RedisLog`: 10,000 clients, or with `smoke` 300 clients 100 events behind, which fails
+/// on any lost, duplicated or wrong event. Prints a markdown table for BENCHMARKS.md.
+fn storm(smoke: bool) -> Result {
+    ensure_tool("redis-server", "redis-server")?;
+    run(
+        "storm build (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "example-demo",
+            "--package",
+            "tower-sse-e2e",
+            "--bin",
+            "example-demo",
+            "--bin",
+            "storm",
+        ]),
+    )?;
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("release");
+    let mut command = Command::new(release.join("storm"));
+    command
+        .arg("--demo")
+        .arg(release.join("example-demo"))
+        .args(["--log", "both"]);
+    if smoke {
+        command.arg("--smoke");
+    }
+    run(if smoke { "storm smoke" } else { "storm" }, &mut command)
 }
 
 fn bench() -> Result {

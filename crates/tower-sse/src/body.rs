@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{layer::Config, replay::ReplayPrefix, stream::EventStream};
+use crate::{layer::Config, replay::Resume, stream::EventStream};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse).
@@ -46,10 +46,10 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn event_stream(body: B, config: Arc<Config>, replay: Option<ReplayPrefix>) -> Self {
+    pub(crate) fn event_stream(body: B, config: Arc<Config>, resume: Option<Box<Resume>>) -> Self {
         Self {
             kind: Kind::EventStream {
-                stream: EventStream::new(body, config, replay),
+                stream: EventStream::new(body, config, resume),
             },
         }
     }

@@ -15,20 +15,20 @@ use http::{
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::{ClientCursor, ResponseBody, layer::Config, replay::ReplayPrefix};
+use crate::{ClientCursor, ResponseBody, layer::Config, replay::Resume};
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const NO: HeaderValue = HeaderValue::from_static("no");
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project! {
     /// The response future of [`Sse`](crate::Sse).
     ///
     /// `B` is the inner response's body type. With [`SseLayer::replay`](crate::SseLayer::replay)
     /// and a request carrying a last event id, the future also reads the log once the inner
-    /// response is known to be an event stream, before it returns the response.
+    /// response is known to be an event stream: under
+    /// [`GapPolicy::Header`](crate::GapPolicy::Header) its first page before it returns the
+    /// response (the headers depend on it), otherwise page by page in the body.
     pub struct ResponseFuture<F, B> {
         #[pin]
         inner: F,
@@ -36,7 +36,7 @@ pin_project! {
         // Both boxed: rare (a reconnect with a replay log), and kept out of the future's size
         // so that pass-through responses move as little as possible.
         resume: Option<Box<(String, ClientCursor)>>,
-        replaying: Option<Box<(Response<B>, BoxFuture<ReplayPrefix>)>>,
+        replaying: Option<Box<(Response<B>, Box<Resume>)>>,
     }
 }
 
@@ -71,14 +71,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Some(replaying) = this.replaying.as_mut() {
-            let mut prefix = ready!(replaying.1.as_mut().poll(cx));
-            let (mut response, _) = *this.replaying.take().expect("checked above");
+            ready!(replaying.1.poll_prepare(cx));
+            let (mut response, mut resume) = *this.replaying.take().expect("checked above");
             let config = this.config.take().expect("kept for the replay");
-            for (name, value) in prefix.headers.drain(..) {
+            for (name, value) in resume.take_headers() {
                 response.headers_mut().insert(name, value);
             }
             return Poll::Ready(Ok(
-                response.map(|body| ResponseBody::event_stream(body, config, Some(prefix)))
+                response.map(|body| ResponseBody::event_stream(body, config, Some(resume)))
             ));
         }
         let mut response = ready!(this.inner.poll(cx))?;
@@ -90,27 +90,26 @@ where
             return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
         }
         prepare_headers(response.headers_mut(), &config);
-        if let Some(resume) = this.resume.take() {
-            let (key, cursor) = *resume;
-            // The handler's live source is open by now, so the replay read here reaches at
-            // least as far as where the live body starts: no gap, and the overlap is
-            // dropped by id in the body.
-            let mut fetch = config.replay.fetch(key, cursor);
-            match fetch.as_mut().poll(cx) {
-                Poll::Ready(mut prefix) => {
-                    for (name, value) in prefix.headers.drain(..) {
-                        response.headers_mut().insert(name, value);
-                    }
-                    return Poll::Ready(Ok(
-                        response.map(|body| ResponseBody::event_stream(body, config, Some(prefix)))
-                    ));
-                }
-                Poll::Pending => {
+        // The handler's live source is open (or will open when its body is polled): the
+        // replay is read now, and joined to the live body without a gap whenever that starts.
+        let resume = this
+            .resume
+            .take()
+            .and_then(|resume| config.replay.start(resume.0, &resume.1));
+        if let Some(mut resume) = resume {
+            if config.replay.is_header_policy() {
+                if resume.poll_prepare(cx).is_pending() {
                     *this.config = Some(config);
-                    *this.replaying = Some(Box::new((response, fetch)));
+                    *this.replaying = Some(Box::new((response, resume)));
                     return Poll::Pending;
                 }
+                for (name, value) in resume.take_headers() {
+                    response.headers_mut().insert(name, value);
+                }
             }
+            return Poll::Ready(Ok(
+                response.map(|body| ResponseBody::event_stream(body, config, Some(resume)))
+            ));
         }
         Poll::Ready(Ok(
             response.map(|body| ResponseBody::event_stream(body, config, None))

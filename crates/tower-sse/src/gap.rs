@@ -59,7 +59,7 @@ impl fmt::Display for GapReason {
 /// The in-band event that tells a client it missed events and should refetch its state.
 ///
 /// An ordinary event with a configurable type (default `sse-gap`), sent at the point of the
-/// discontinuity (see the [module docs](self)). Its data is JSON,
+/// discontinuity (see the module docs). Its data is JSON,
 /// `{"reason":"gap","resume_from":"<id>"}`, where `resume_from` is the position the stream
 /// continues from (`null` when the log has no position for the topic yet), and its `id` field
 /// is that position (empty when there is none), so a client that reconnects after it resumes

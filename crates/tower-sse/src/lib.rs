@@ -150,6 +150,7 @@
 
 mod alarm;
 mod body;
+mod coalesce;
 mod future;
 mod gap;
 mod hub;
@@ -161,6 +162,8 @@ mod shutdown;
 mod stream;
 
 pub use body::ResponseBody;
+#[doc(hidden)]
+pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
 pub use hub::{

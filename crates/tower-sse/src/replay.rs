@@ -1,42 +1,87 @@
-//! Last-Event-ID resumption inside the layer: read the log, prefix the live body with what the
-//! client missed, and drop live events already replayed.
+//! Last-Event-ID resumption inside the layer: read the log in pages as the client drains,
+//! then the handler's live body, joined without a lock, a gap or a duplicate.
 //!
-//! The log is read *after* the handler has produced its response, so that whatever live
-//! source the handler opened is already running: every event is then either in the replay,
-//! in the live body, or in both. "Both" is the overlap window, and [`EventFilter`] drops those
-//! live events by id, up to the first live event that was not replayed. That gives no gap
-//! (the replay ends no earlier than where live starts) and no duplicate.
+//! # How the replay joins the live body
+//!
+//! The log is read *after* the handler has produced its response, page by page (at most
+//! [`PAGE_EVENTS`] events, written out in frames of at most [`PAGE_BYTES`]), each page only
+//! once the previous one has been taken by the connection: a reconnecting client costs one page
+//! of memory, whatever [`max_replay`](crate::SseLayer::max_replay) is. Concurrent clients that
+//! resume from the same position share each read ([`crate::coalesce`]).
+//!
+//! The layer remembers only the *last* id it sent. Ids of one topic are ordered
+//! ([`EventLog::compare_ids`]), so once the replay is done, live events at or before that id
+//! are dropped (the overlap between what the log had and what the live source already held),
+//! and no set of replayed ids is kept. When the first newer live event arrives, say `X`, the
+//! layer does not assume the live source started right after the replay: a handler whose
+//! stream subscribes late (on first poll, or after a delay) would otherwise lose what was
+//! published in between. It reads the log once more from its last id up to `X` (paged, and
+//! usually a single short read) and sends those events first. After `X`, everything passes.
+//!
+//! # The gap rule
+//!
+//! As documented in [`crate::GapSignal`]'s module: contiguous events first, then, at the
+//! discontinuity, the signal carrying the position the stream continues from, then only events
+//! after it. That position is the log's head when the discontinuity is found; the layer reaches
+//! it by reading on from where it stands without sending (in pages of [`SEEK_EVENTS`], at most
+//! [`MAX_SEEK_PAGES`] of them), and the live join then continues from there exactly as above.
 
-use std::{collections::HashSet, fmt, future::Future, pin::Pin, sync::Arc};
+use std::{cmp::Ordering, fmt, future::Future, pin::Pin, sync::Arc, task::Context, task::Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, request::Parts};
-use tower_sse_core::{EventLog, FrameBoundary, ReplayOutcome};
+use tower_sse_core::{EventLog, FrameBoundary, Replay, ReplayOutcome};
 
-use crate::{ClientCursor, GapSignal};
+use crate::{
+    ClientCursor, GapReason, GapSignal,
+    coalesce::{Flights, Page, PageRead},
+};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The response header [`GapPolicy::Header`] sets: `gap` or `unknown-cursor`.
+/// The most events read from the log at once, for the replay and for the live join.
+pub(crate) const PAGE_EVENTS: usize = 256;
+/// The most replayed bytes written as one body frame; a page of larger events is written in
+/// several frames, each after the connection took the previous one.
+pub(crate) const PAGE_BYTES: usize = 64 * 1024;
+/// The page size when reading on to the log's head after a discontinuity (nothing is sent,
+/// the frames are shared `Bytes`).
+pub(crate) const SEEK_EVENTS: usize = 512;
+/// The most pages read on to find the head: a bound on the work one request can cause. Past
+/// it the stream continues from the furthest position read, and the live join fills the rest.
+pub(crate) const MAX_SEEK_PAGES: usize = 64;
+
+/// The response header [`GapPolicy::Header`] sets: `gap`, `unknown-cursor` or `log-error`.
 pub const SSE_GAP: HeaderName = HeaderName::from_static("sse-gap");
-/// The response header [`GapPolicy::Header`] sets to the id replay started from, when the
-/// log still had events after a gap.
+/// The response header [`GapPolicy::Header`] sets, with [`SSE_GAP`], to the position the
+/// stream continues from (the events that follow are those after it); absent when the log has
+/// no position for the topic.
 pub const SSE_REPLAY_FROM: HeaderName = HeaderName::from_static("sse-replay-from");
 
 /// How the layer tells a reconnecting client that it missed events it cannot replay: its
-/// cursor is older than the log retains, unknown to the log (another epoch, or invalid), more
-/// than [`max_replay`](crate::SseLayer::max_replay) events behind, or the log failed.
+/// cursor is older than the log retains, unknown to the log (another epoch, another topic, or
+/// invalid), more than [`max_replay`](crate::SseLayer::max_replay) events behind, or the log
+/// failed.
+///
+/// Whatever the policy, the stream never carries a silent gap and never a duplicate; see
+/// [`GapSignal`] for the rule.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum GapPolicy {
-    /// An in-band event (by default of type `sse-gap`) before the replayed events, telling
-    /// the client to refetch its state. The default.
+    /// An in-band event (by default of type `sse-gap`) at the discontinuity: after the events
+    /// that could be replayed, carrying the position the stream continues from. The default.
     Event(GapSignal),
-    /// Response headers: `sse-gap: gap` or `sse-gap: unknown-cursor`, and
-    /// `sse-replay-from: <id>` with the oldest id replayed when there is one.
+    /// Response headers: `sse-gap: gap`, `sse-gap: unknown-cursor` or `sse-gap: log-error`,
+    /// and `sse-replay-from: <id>`, the position the stream continues from.
+    ///
+    /// Headers go out before the body, so they report what the *first* read of the log tells
+    /// (a retention gap, an unknown cursor, a failed log). What can only be known later ends
+    /// the stream instead, right after the last contiguous event: a client more than
+    /// `max_replay` behind gets that many events per connection and continues on reconnect (so
+    /// it misses nothing), and a log that fails mid-replay is retried on reconnect.
     Header,
-    /// Say nothing; the client gets what the log still has.
+    /// Say nothing: after a discontinuity the stream continues from the log's head.
     Ignore,
 }
 
@@ -50,25 +95,31 @@ impl Default for GapPolicy {
 pub(crate) trait DynLog: Send + Sync {
     fn read_page(
         &self,
-        topic: String,
-        cursor: Arc<str>,
+        topic: Arc<str>,
+        cursor: Option<Arc<str>>,
         limit: usize,
-    ) -> BoxFuture<Result<tower_sse_core::Replay, BoxError>>;
+    ) -> BoxFuture<Result<Replay, BoxError>>;
+
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering>;
 }
 
 impl<L: EventLog> DynLog for Arc<L> {
     fn read_page(
         &self,
-        topic: String,
-        cursor: Arc<str>,
+        topic: Arc<str>,
+        cursor: Option<Arc<str>>,
         limit: usize,
-    ) -> BoxFuture<Result<tower_sse_core::Replay, BoxError>> {
+    ) -> BoxFuture<Result<Replay, BoxError>> {
         let log = Arc::clone(self);
         Box::pin(async move {
-            log.read_after(&topic, Some(&cursor), limit)
+            log.read_after(&topic, cursor.as_deref(), limit)
                 .await
                 .map_err(|e| Box::new(e) as BoxError)
         })
+    }
+
+    fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering> {
+        (**self).compare_ids(a, b)
     }
 }
 
@@ -81,6 +132,7 @@ pub(crate) struct ReplayConfig {
     key: Arc<KeyFn>,
     pub(crate) max_replay: usize,
     pub(crate) gap: GapPolicy,
+    flights: Arc<Flights>,
 }
 
 impl fmt::Debug for ReplayConfig {
@@ -99,6 +151,7 @@ impl Default for ReplayConfig {
             key: Arc::new(|parts: &Parts| parts.uri.path().to_owned()),
             max_replay: tower_sse_core::DEFAULT_MAX_REPLAY,
             gap: GapPolicy::default(),
+            flights: Arc::default(),
         }
     }
 }
@@ -106,6 +159,8 @@ impl Default for ReplayConfig {
 impl ReplayConfig {
     pub(crate) fn set_log<L: EventLog>(&mut self, log: L) {
         self.log = Some(Arc::new(Arc::new(log)));
+        // Reads of another log are never shared with this one's.
+        self.flights = Arc::default();
     }
 
     pub(crate) fn set_key<F>(&mut self, key: F)
@@ -120,229 +175,480 @@ impl ReplayConfig {
         (self.key)(parts)
     }
 
-    /// Reads what the client missed: at most `max_replay` events after its cursor.
-    ///
-    /// Only called when a log is set.
-    pub(crate) fn fetch(&self, key: String, cursor: ClientCursor) -> BoxFuture<ReplayPrefix> {
-        let log = Arc::clone(self.log.as_ref().expect("fetch only with a log"));
-        let max_replay = self.max_replay;
-        let gap = self.gap.clone();
-        Box::pin(async move {
-            let Some(cursor) = cursor.log_cursor().map(Arc::<str>::from) else {
-                return ReplayPrefix::default();
-            };
-            let mut prefix = ReplayPrefix::default();
-            let mut next = cursor;
-            let mut first_outcome = None;
-            let mut missed = None;
-            loop {
-                let budget = max_replay - prefix.ids.len();
-                // One past the budget tells "exactly at the cap" from "beyond it".
-                let page = match log
-                    .read_page(key.clone(), next.clone(), budget.min(512) + 1)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(_) => {
-                        // The store is unreachable: nothing to replay, and the client must
-                        // know it may have missed events. Never an error response.
-                        missed = Some(Missed::Gap);
-                        break;
-                    }
-                };
-                if first_outcome.is_none() {
-                    missed = match &page.outcome {
-                        ReplayOutcome::Gap { .. } => Some(Missed::Gap),
-                        ReplayOutcome::Unknown(_) => Some(Missed::Unknown),
-                        _ => None,
-                    };
-                    first_outcome = Some(page.outcome.clone());
-                }
-                let more = page.has_more;
-                let mut over = false;
-                for event in page.events {
-                    if prefix.ids.len() == max_replay {
-                        over = true;
-                        break;
-                    }
-                    let (id, frame) = event.into_parts();
-                    next = Arc::clone(&id);
-                    prefix.first_id.get_or_insert_with(|| Arc::clone(&id));
-                    prefix.ids.insert(id);
-                    prefix.frames.push(frame);
-                }
-                if over || (more && prefix.ids.len() == max_replay) {
-                    // Too far behind: send the newest part is not possible without reading
-                    // it all, so send what fits and signal the rest as a gap.
-                    missed.get_or_insert(Missed::Gap);
-                    break;
-                }
-                if !more {
-                    break;
-                }
-            }
-            prefix.apply(&gap, missed);
-            prefix
-        })
+    /// The resumption of one response; `None` without a log or a cursor.
+    pub(crate) fn start(&self, key: String, cursor: &ClientCursor) -> Option<Box<Resume>> {
+        let log = Arc::clone(self.log.as_ref()?);
+        let cursor = Arc::<str>::from(cursor.log_cursor()?);
+        Some(Box::new(Resume {
+            log,
+            flights: Arc::clone(&self.flights),
+            topic: Arc::from(key),
+            max_replay: self.max_replay,
+            gap: self.gap.clone(),
+            last: Some(cursor),
+            replayed: 0,
+            step: Step::Replay,
+            read: None,
+            page: None,
+            out: BytesMut::new(),
+            held: None,
+            block: BytesMut::new(),
+            tracker: FrameBoundary::new(),
+            dropped_last: false,
+            bridge: true,
+            preparing: false,
+            first_read: true,
+            headers: Vec::new(),
+        }))
+    }
+
+    pub(crate) fn is_header_policy(&self) -> bool {
+        matches!(self.gap, GapPolicy::Header)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Missed {
-    Gap,
-    Unknown,
+/// Where a resumption is.
+#[derive(Debug)]
+enum Step {
+    /// Reading the events after `last` (the client's cursor at first) and sending them.
+    Replay,
+    /// After a discontinuity: reading on to the log's head without sending; then the signal.
+    Seek {
+        reason: GapReason,
+        from: Option<Arc<str>>,
+        head: Option<Arc<str>>,
+        pages: usize,
+    },
+    /// Filtering the live body: events at or before `last` are dropped.
+    Filter,
+    /// Reading the log after `last` up to the first new live event (`to`), sent before it.
+    Bridge { to: Arc<str> },
+    /// Joined: everything passes.
+    Done,
+    /// The stream ends here (a late discontinuity under [`GapPolicy::Header`]).
+    End,
 }
 
-/// What goes before the live body: replayed frames, the ids to drop from the live body, and
-/// the headers the gap policy asks for.
-#[derive(Debug, Default)]
-pub(crate) struct ReplayPrefix {
-    pub(crate) frames: Vec<Bytes>,
-    pub(crate) ids: HashSet<Arc<str>>,
-    first_id: Option<Arc<str>>,
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+/// The resumption of one response: the replay, the live join, and the filter.
+pub(crate) struct Resume {
+    log: Arc<dyn DynLog>,
+    flights: Arc<Flights>,
+    topic: Arc<str>,
+    max_replay: usize,
+    gap: GapPolicy,
+    /// The last position the client has: live events at or before it are dropped.
+    last: Option<Arc<str>>,
+    replayed: usize,
+    step: Step,
+    read: Option<PageRead>,
+    /// A page being written out, from this index.
+    page: Option<(Arc<Replay>, usize)>,
+    /// Frames ready to write (a gap signal, the live bytes held during the join).
+    out: BytesMut,
+    /// The live bytes held while the join reads the log: the first new event and what
+    /// followed it in its chunk.
+    held: Option<Bytes>,
+    // The live filter's parsing state.
+    block: BytesMut,
+    tracker: FrameBoundary,
+    dropped_last: bool,
+    /// Whether the live join may read the log (not after the log failed).
+    bridge: bool,
+    /// Reading before the response headers are sent ([`GapPolicy::Header`]).
+    preparing: bool,
+    first_read: bool,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl ReplayPrefix {
-    fn apply(&mut self, gap: &GapPolicy, missed: Option<Missed>) {
-        let Some(missed) = missed else { return };
-        match gap {
-            GapPolicy::Event(signal) => {
-                let reason = match missed {
-                    Missed::Gap => crate::GapReason::Gap,
-                    Missed::Unknown => crate::GapReason::UnknownCursor,
-                };
-                self.frames.insert(0, signal.frame(reason, None));
+impl fmt::Debug for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resume")
+            .field("topic", &self.topic)
+            .field("last", &self.last)
+            .field("replayed", &self.replayed)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resume {
+    /// Under [`GapPolicy::Header`]: reads until what the first read tells is known (and, after
+    /// a discontinuity, the head), before the response headers go out.
+    pub(crate) fn poll_prepare(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.preparing = true;
+        while self.first_read || matches!(self.step, Step::Seek { .. }) {
+            let page = std::task::ready!(self.poll_read(cx));
+            self.on_page(page);
+        }
+        self.preparing = false;
+        Poll::Ready(())
+    }
+
+    /// The headers the gap policy asks for.
+    pub(crate) fn take_headers(&mut self) -> Vec<(HeaderName, HeaderValue)> {
+        std::mem::take(&mut self.headers)
+    }
+
+    /// Whether the resumption has frames to write before the live body may be polled.
+    pub(crate) fn wants_output(&self) -> bool {
+        !self.out.is_empty()
+            || self.page.is_some()
+            || matches!(
+                self.step,
+                Step::Replay | Step::Seek { .. } | Step::Bridge { .. } | Step::End
+            )
+    }
+
+    /// Whether the live body is joined: the resumption has nothing left to do.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.step, Step::Done) && self.out.is_empty() && self.page.is_none()
+    }
+
+    /// Whether the stream must end here.
+    pub(crate) fn is_end(&self) -> bool {
+        matches!(self.step, Step::End) && self.out.is_empty()
+    }
+
+    /// The next frame to write before the live body; `None` once there is none.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        loop {
+            if let Some((page, index)) = self.page.take() {
+                self.write_page(page, index);
             }
-            GapPolicy::Header => {
-                let value = match missed {
-                    Missed::Gap => "gap",
-                    Missed::Unknown => "unknown-cursor",
-                };
-                self.headers
-                    .push((SSE_GAP, HeaderValue::from_static(value)));
-                // Ids come from the log, not the client; still, only a valid header value
-                // is ever written.
-                if let Some(first) = &self.first_id {
-                    if let Ok(value) = HeaderValue::from_str(first) {
-                        self.headers.push((SSE_REPLAY_FROM, value));
+            if !self.out.is_empty() {
+                return Poll::Ready(Some(self.out.split().freeze()));
+            }
+            if !matches!(
+                self.step,
+                Step::Replay | Step::Seek { .. } | Step::Bridge { .. }
+            ) {
+                return Poll::Ready(None);
+            }
+            let page = std::task::ready!(self.poll_read(cx));
+            self.on_page(page);
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Page> {
+        if self.read.is_none() {
+            let (cursor, limit) = match &self.step {
+                Step::Replay => (
+                    self.last.clone(),
+                    PAGE_EVENTS.min(self.max_replay - self.replayed).max(1),
+                ),
+                Step::Seek { from, .. } => (from.clone(), SEEK_EVENTS),
+                Step::Bridge { .. } => (self.last.clone(), PAGE_EVENTS),
+                _ => unreachable!("no read in this step"),
+            };
+            self.read = Some(
+                self.flights
+                    .read(&self.log, &self.topic, cursor.as_ref(), limit),
+            );
+        }
+        let page = std::task::ready!(Pin::new(self.read.as_mut().expect("set above")).poll(cx));
+        self.read = None;
+        Poll::Ready(page)
+    }
+
+    fn on_page(&mut self, page: Page) {
+        let first = std::mem::replace(&mut self.first_read, false);
+        match std::mem::replace(&mut self.step, Step::Done) {
+            Step::Replay => match page {
+                Err(_) => self.discontinuity(GapReason::LogError, first),
+                Ok(page) => match &page.outcome {
+                    ReplayOutcome::Gap { .. } => {
+                        // The page holds the oldest retained events: the head is at or after
+                        // the last of them.
+                        let head = page.events.last().map(|e| Arc::clone(e.shared_id()));
+                        self.seek(GapReason::Gap, head.clone(), head, page.has_more, first);
+                    }
+                    ReplayOutcome::Unknown(_) => {
+                        self.seek(GapReason::UnknownCursor, None, None, true, first);
+                    }
+                    _ => {
+                        // Under `GapPolicy::Header`, a client beyond the cap is told by
+                        // ending the stream after it, whenever that is found.
+                        self.step = Step::Replay;
+                        self.page = Some((page, 0));
+                    }
+                },
+            },
+            Step::Seek {
+                reason,
+                from,
+                head,
+                pages,
+            } => match page {
+                Err(_) => self.discontinuity(GapReason::LogError, first),
+                Ok(page) => {
+                    let more = page.has_more && !page.events.is_empty();
+                    let head = page
+                        .events
+                        .last()
+                        .map(|e| Arc::clone(e.shared_id()))
+                        .or(head);
+                    let step = Step::Seek {
+                        reason,
+                        from: head.clone().or(from),
+                        head,
+                        pages: pages + 1,
+                    };
+                    self.step = step;
+                    if !more || pages + 1 >= MAX_SEEK_PAGES {
+                        self.signal();
                     }
                 }
+            },
+            Step::Bridge { to } => match page {
+                Err(_) => self.bridge_failed(GapReason::LogError),
+                Ok(page) if page.outcome.is_discontinuous() => {
+                    // The log dropped what lies between the last event sent and the live
+                    // body (or lost the position): a gap, whose far side is only known as
+                    // "the next live event".
+                    let reason = match page.outcome {
+                        ReplayOutcome::Unknown(_) => GapReason::UnknownCursor,
+                        _ => GapReason::Gap,
+                    };
+                    self.bridge_failed(reason);
+                }
+                Ok(page) => {
+                    self.step = Step::Bridge { to };
+                    self.page = Some((page, 0));
+                }
+            },
+            step @ (Step::Filter | Step::Done | Step::End) => self.step = step,
+        }
+    }
+
+    /// Starts reading on to the head after a discontinuity found by a read.
+    fn seek(
+        &mut self,
+        reason: GapReason,
+        from: Option<Arc<str>>,
+        head: Option<Arc<str>>,
+        more: bool,
+        first: bool,
+    ) {
+        if matches!(self.gap, GapPolicy::Header) && !first {
+            self.step = Step::End;
+            return;
+        }
+        self.step = Step::Seek {
+            reason,
+            from,
+            head,
+            pages: 0,
+        };
+        if !more {
+            self.signal();
+        }
+    }
+
+    /// The head is known (or as close as allowed): the signal, then the live join from there.
+    fn signal(&mut self) {
+        let Step::Seek { reason, head, .. } = std::mem::replace(&mut self.step, Step::Done) else {
+            unreachable!("signal after a seek")
+        };
+        match &self.gap {
+            GapPolicy::Event(signal) => {
+                self.out
+                    .extend_from_slice(&signal.frame(reason, head.as_deref()));
+            }
+            GapPolicy::Header => self.set_headers(reason, head.as_deref()),
+            GapPolicy::Ignore => {}
+        }
+        // Only events after the head go out now; without a head (the topic holds nothing),
+        // every live event is new.
+        self.step = if head.is_some() {
+            Step::Filter
+        } else {
+            Step::Done
+        };
+        self.last = head;
+    }
+
+    /// A discontinuity found while replaying: the log failed, or the client is too far behind.
+    fn discontinuity(&mut self, reason: GapReason, first: bool) {
+        match (&self.gap, reason) {
+            (GapPolicy::Header, _) if !first => self.step = Step::End,
+            (_, GapReason::LogError) => {
+                // The head cannot be read: say so, and go on with the live body, dropping
+                // what the client already has (ids still compare without the store).
+                match &self.gap {
+                    GapPolicy::Event(signal) => {
+                        self.out.extend_from_slice(&signal.frame(reason, None));
+                    }
+                    GapPolicy::Header => self.set_headers(reason, None),
+                    GapPolicy::Ignore => {}
+                }
+                self.bridge = false;
+                self.step = Step::Filter;
+            }
+            _ => {
+                let from = self.last.clone();
+                self.seek(reason, from.clone(), from, true, first);
+            }
+        }
+    }
+
+    /// The live join could not read the log: the signal (without a position: the stream
+    /// continues with the held live event), then the live body.
+    fn bridge_failed(&mut self, reason: GapReason) {
+        match &self.gap {
+            GapPolicy::Event(signal) => {
+                self.out.extend_from_slice(&signal.frame(reason, None));
+            }
+            GapPolicy::Header => {
+                self.step = Step::End;
+                self.held = None;
+                return;
             }
             GapPolicy::Ignore => {}
         }
-    }
-
-    /// `priming` followed by the replayed frames, as one body frame (they are all ready at
-    /// once, and joining them here copies each byte once); `None` when nothing was replayed.
-    pub(crate) fn take_first_frame(&mut self, priming: &[u8]) -> Option<Bytes> {
-        if self.frames.is_empty() {
-            return None;
+        if let Some(held) = self.held.take() {
+            self.out.extend_from_slice(&held);
         }
-        let frames = std::mem::take(&mut self.frames);
-        let len = priming.len() + frames.iter().map(Bytes::len).sum::<usize>();
-        let mut joined = BytesMut::with_capacity(len);
-        joined.extend_from_slice(priming);
-        for frame in frames {
-            joined.extend_from_slice(&frame);
-        }
-        Some(joined.freeze())
+        self.step = Step::Done;
     }
 
-    /// The filter for the live body, when anything was replayed.
-    pub(crate) fn take_filter(&mut self) -> Option<EventFilter> {
-        (!self.ids.is_empty()).then(|| EventFilter::new(std::mem::take(&mut self.ids)))
-    }
-}
-
-/// The most bytes of one live event held while deciding whether it was replayed; past it the
-/// filter gives up and forwards (a possible duplicate rather than unbounded memory).
-const MAX_HELD_EVENT: usize = 64 * 1024;
-
-/// Drops live events whose id was already replayed, until the first live event that was not.
-#[derive(Debug)]
-pub(crate) struct EventFilter {
-    replayed: HashSet<Arc<str>>,
-    held: BytesMut,
-    tracker: FrameBoundary,
-    dropped_last: bool,
-}
-
-/// What the filter lets through for one chunk of the live body.
-#[derive(Debug)]
-pub(crate) struct Filtered {
-    pub(crate) forward: Bytes,
-    /// The filter has seen a live event that was not replayed: everything after passes.
-    pub(crate) done: bool,
-}
-
-impl EventFilter {
-    fn new(replayed: HashSet<Arc<str>>) -> Self {
-        Self {
-            replayed,
-            held: BytesMut::new(),
-            tracker: FrameBoundary::new(),
-            dropped_last: false,
+    fn set_headers(&mut self, reason: GapReason, resume_from: Option<&str>) {
+        self.headers
+            .push((SSE_GAP, HeaderValue::from_static(reason.as_str())));
+        // Ids come from the log, not the client; still, only a valid header value is written.
+        if let Some(value) = resume_from.and_then(|id| HeaderValue::from_str(id).ok()) {
+            self.headers.push((SSE_REPLAY_FROM, value));
         }
     }
 
-    /// Feeds the next chunk of the live body.
-    pub(crate) fn push(&mut self, chunk: Bytes) -> Filtered {
+    /// Writes events of `page` from `index` into `out`, up to [`PAGE_BYTES`], and decides what
+    /// follows when the page is used up.
+    fn write_page(&mut self, page: Arc<Replay>, mut index: usize) {
+        let events = &page.events;
+        let mut reached = false;
+        while index < events.len() {
+            let event = &events[index];
+            match &self.step {
+                Step::Replay if self.replayed == self.max_replay => break,
+                Step::Bridge { to }
+                    if self.log.compare_ids(event.id(), to) != Some(Ordering::Less) =>
+                {
+                    reached = true;
+                    break;
+                }
+                _ => {}
+            }
+            if self.out.len() >= PAGE_BYTES {
+                // The rest of the page after the connection took this frame.
+                self.page = Some((page, index));
+                return;
+            }
+            self.out.extend_from_slice(event.frame());
+            self.last = Some(Arc::clone(event.shared_id()));
+            if matches!(self.step, Step::Replay) {
+                self.replayed += 1;
+            }
+            index += 1;
+        }
+        let rest = index < events.len();
+        match self.step {
+            Step::Replay => {
+                if rest || (page.has_more && self.replayed >= self.max_replay) {
+                    self.discontinuity(GapReason::TooFarBehind, false);
+                } else if !page.has_more || events.is_empty() {
+                    // Caught up with the log as it was. (A page claiming more but holding
+                    // nothing ends the replay too, rather than reading it again forever.)
+                    self.step = Step::Filter;
+                }
+            }
+            Step::Bridge { .. } if reached || !page.has_more || events.is_empty() => {
+                if let Some(held) = self.held.take() {
+                    self.out.extend_from_slice(&held);
+                }
+                self.step = Step::Done;
+            }
+            _ => {}
+        }
+    }
+
+    /// Filters the next chunk of the live body: drops events at or before the last position
+    /// the client has; at the first newer one, either starts the live join (the returned bytes
+    /// go first, then [`poll_output`](Self::poll_output)) or lets everything pass.
+    pub(crate) fn filter(&mut self, chunk: Bytes) -> Bytes {
+        if !matches!(self.step, Step::Filter) {
+            return chunk;
+        }
+        let Some(last) = self.last.clone() else {
+            self.step = Step::Done;
+            return chunk;
+        };
         let mut forward = BytesMut::new();
         let mut start = 0;
         let bytes = &chunk[..];
         while let Some(offset) = memchr::memchr2(b'\n', b'\r', &bytes[start..]) {
             let end = start + offset + 1;
             self.tracker.observe(&bytes[start..end]);
-            self.held.extend_from_slice(&bytes[start..end]);
+            self.block.extend_from_slice(&bytes[start..end]);
             start = end;
-            if self.tracker.is_between_events() {
-                let block = self.held.split().freeze();
-                match block_id(&block) {
-                    // The LF of a CRLF whose CR ended the previous block: it goes wherever
-                    // that block went.
-                    Block::Blank if self.dropped_last => {}
-                    Block::Blank | Block::CommentsOnly => {
-                        self.dropped_last = false;
-                        forward.extend_from_slice(&block);
-                    }
-                    Block::Event(Some(id))
-                        if std::str::from_utf8(id).is_ok_and(|id| self.replayed.contains(id)) =>
-                    {
-                        self.dropped_last = true;
-                    }
-                    Block::Event(_) => {
-                        forward.extend_from_slice(&block);
-                        forward.extend_from_slice(&bytes[start..]);
-                        return Filtered {
-                            forward: forward.freeze(),
-                            done: true,
-                        };
-                    }
+            if !self.tracker.is_between_events() {
+                continue;
+            }
+            let block = self.block.split().freeze();
+            let id = match block_id(&block) {
+                // The LF of a CRLF whose CR ended the previous block: it goes wherever that
+                // block went.
+                Block::Blank if self.dropped_last => continue,
+                Block::Blank | Block::CommentsOnly => {
+                    self.dropped_last = false;
+                    forward.extend_from_slice(&block);
+                    continue;
+                }
+                Block::Event(id) => id.and_then(|id| std::str::from_utf8(id).ok()),
+            };
+            let order = id.and_then(|id| self.log.compare_ids(id, &last));
+            match order {
+                Some(Ordering::Less | Ordering::Equal) => {
+                    self.dropped_last = true;
+                }
+                Some(Ordering::Greater) if self.bridge => {
+                    let mut held = BytesMut::with_capacity(block.len() + bytes.len() - start);
+                    held.extend_from_slice(&block);
+                    held.extend_from_slice(&bytes[start..]);
+                    self.held = Some(held.freeze());
+                    self.step = Step::Bridge {
+                        to: Arc::from(id.expect("ordered ids exist")),
+                    };
+                    return forward.freeze();
+                }
+                // A newer event without a join to make, an event without an id, or with an id
+                // the log cannot order (the handler's own): the live body is joined.
+                _ => {
+                    forward.extend_from_slice(&block);
+                    forward.extend_from_slice(&bytes[start..]);
+                    self.step = Step::Done;
+                    return forward.freeze();
                 }
             }
         }
         self.tracker.observe(&bytes[start..]);
-        self.held.extend_from_slice(&bytes[start..]);
-        if self.held.len() > MAX_HELD_EVENT {
-            forward.extend_from_slice(&self.held.split());
-            return Filtered {
-                forward: forward.freeze(),
-                done: true,
-            };
+        self.block.extend_from_slice(&bytes[start..]);
+        if self.block.len() > MAX_HELD_EVENT {
+            // Too large to hold while deciding: forwarded (a possible duplicate rather than
+            // unbounded memory).
+            forward.extend_from_slice(&self.block.split());
+            self.step = Step::Done;
         }
-        Filtered {
-            forward: forward.freeze(),
-            done: false,
-        }
+        forward.freeze()
     }
 
-    /// What is still held when the live body ends: an unterminated event, which clients
-    /// discard anyway; forwarded unchanged so the layer changes nothing it need not.
+    /// What the filter still holds when the live body ends: an unterminated event, which
+    /// clients discard anyway; forwarded unchanged so the layer changes nothing it need not.
     pub(crate) fn finish(self) -> Bytes {
-        self.held.freeze()
+        self.block.freeze()
     }
 }
+
+/// The most bytes of one live event held while deciding whether the client already has it.
+const MAX_HELD_EVENT: usize = 64 * 1024;
 
 enum Block<'a> {
     /// Only line ends.
@@ -379,57 +685,5 @@ fn block_id(block: &[u8]) -> Block<'_> {
         Block::Event(id)
     } else {
         Block::CommentsOnly
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn filter(ids: &[&str]) -> EventFilter {
-        EventFilter::new(ids.iter().map(|s| Arc::from(*s)).collect())
-    }
-
-    #[test]
-    fn drops_replayed_events_until_a_new_one() {
-        let mut f = filter(&["1", "2"]);
-        let out = f.push(Bytes::from_static(
-            b"id: 1\ndata: a\n\n:hb\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\nid: 1\ndata: again\n\n",
-        ));
-        assert!(out.done);
-        assert_eq!(
-            &out.forward[..],
-            b":hb\n\nid: 3\ndata: c\n\nid: 1\ndata: again\n\n"
-        );
-    }
-
-    #[test]
-    fn events_split_across_chunks() {
-        let mut f = filter(&["7"]);
-        let a = f.push(Bytes::from_static(b"id: 7\nda"));
-        assert!(!a.done && a.forward.is_empty());
-        // The replayed event ends and a new one starts; it is held until it is complete.
-        let b = f.push(Bytes::from_static(b"ta: x\r\n\r\nid: 8\r\ndata: y"));
-        assert!(!b.done && b.forward.is_empty());
-        let c = f.push(Bytes::from_static(b"\r\n\r\ndata: z"));
-        assert!(c.done);
-        assert_eq!(&c.forward[..], b"id: 8\r\ndata: y\r\n\r\ndata: z");
-    }
-
-    #[test]
-    fn an_event_without_id_ends_filtering() {
-        let mut f = filter(&["1"]);
-        let out = f.push(Bytes::from_static(b"data: no id\n\n"));
-        assert!(out.done);
-        assert_eq!(&out.forward[..], b"data: no id\n\n");
-    }
-
-    #[test]
-    fn an_oversized_event_is_forwarded() {
-        let mut f = filter(&["1"]);
-        let big = Bytes::from(vec![b'x'; MAX_HELD_EVENT + 1]);
-        let out = f.push(big);
-        assert!(out.done);
-        assert_eq!(out.forward.len(), MAX_HELD_EVENT + 1);
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     ShutdownSignal,
     alarm::{Alarm, Alarms},
     layer::Config,
-    replay::{EventFilter, ReplayPrefix},
+    replay::Resume,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -56,25 +56,15 @@ pin_project! {
         inner_done: bool,
         // A non-data frame (trailers) that arrived behind data still to be written.
         stashed: Option<Box<Frame<Bytes>>>,
-        // Replayed events, sent with the priming frame.
-        replay: Option<Bytes>,
-        // Drops live events already replayed, until the first new one.
-        filter: Option<Box<EventFilter>>,
+        // The replay from the log and the join with the live body, until joined.
+        resume: Option<Box<Resume>>,
     }
 }
 
 impl<B> EventStream<B> {
-    pub(crate) fn new(inner: B, config: Arc<Config>, replay: Option<ReplayPrefix>) -> Self {
-        let (replay, filter) = match replay {
-            Some(mut prefix) => (
-                prefix.take_first_frame(&config.priming_frame),
-                prefix.take_filter().map(Box::new),
-            ),
-            None => (None, None),
-        };
+    pub(crate) fn new(inner: B, config: Arc<Config>, resume: Option<Box<Resume>>) -> Self {
         Self {
-            replay,
-            filter,
+            resume,
             inner,
             config,
             alarms: None,
@@ -106,13 +96,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     } else {
                         Phase::Live
                     };
-                    // Replayed events (complete, so the stream is still between events after
-                    // them) come joined with the priming frame.
-                    let first = this
-                        .replay
-                        .take()
-                        .unwrap_or_else(|| this.config.priming_frame.clone());
-                    return Poll::Ready(Some(Ok(write(this.tracker, &first))));
+                    return Poll::Ready(Some(Ok(write(this.tracker, &this.config.priming_frame))));
                 }
                 Phase::Live | Phase::Draining => {}
                 Phase::Closing => {
@@ -140,59 +124,92 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 continue;
             }
 
-            let mut joined = Joined::default();
-            let stop = loop {
-                let frame = match this.inner.as_mut().poll_frame(cx) {
-                    Poll::Pending => break Stop::Pending,
-                    Poll::Ready(None) => {
-                        *this.inner_done = true;
-                        if let Some(filter) = this.filter.take() {
-                            let held = filter.finish();
-                            this.tracker.observe(&held);
-                            joined.push(held);
+            // The replay, and the live join, go before the live body; they are whole events,
+            // so the stream stays between events.
+            let mut busy = false;
+            if let Some(resume) = this.resume.as_mut() {
+                if resume.wants_output() {
+                    match resume.poll_output(cx) {
+                        Poll::Ready(Some(bytes)) => {
+                            return Poll::Ready(Some(Ok(write(this.tracker, &bytes))));
                         }
-                        break Stop::Changed;
-                    }
-                    // The connection is dropped on error; what was gathered goes with it.
-                    Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
-                    Poll::Ready(Some(Ok(frame))) => frame,
-                };
-                let mut data = match frame.into_data() {
-                    Ok(data) => {
-                        let data = strip_bom(this.bom_seen, data);
-                        match this.filter.as_mut() {
-                            Some(filter) => {
-                                let filtered = filter.push(data);
-                                if filtered.done {
-                                    *this.filter = None;
-                                }
-                                filtered.forward
+                        Poll::Ready(None) => {
+                            if resume.is_end() {
+                                *this.resume = None;
+                                *this.phase = Phase::Done;
+                            } else if resume.is_done() {
+                                *this.resume = None;
                             }
-                            None => data,
+                            continue;
                         }
+                        // Waiting for the log: heartbeats and shutdown still apply.
+                        Poll::Pending => busy = true,
                     }
-                    Err(frame) => {
-                        *this.stashed = Some(Box::new(frame));
-                        break Stop::Changed;
-                    }
-                };
-                if *this.phase == Phase::Draining {
-                    if let Some(end) = observe_to_boundary(this.tracker, &data) {
-                        data.truncate(end);
-                        joined.push(data);
-                        *this.phase = Phase::Closing;
-                        break Stop::Changed;
-                    }
-                } else {
-                    this.tracker.observe(&data);
                 }
-                joined.push(data);
-                if joined.len >= this.config.coalesce_limit.max(1) {
-                    break Stop::Full;
-                }
-                joined.frames += 1;
-                if joined.frames >= MAX_JOINED_FRAMES {
-                    break Stop::Full;
+            }
+
+            let mut joined = Joined::default();
+            let stop = if busy {
+                Stop::Pending
+            } else {
+                loop {
+                    let frame = match this.inner.as_mut().poll_frame(cx) {
+                        Poll::Pending => break Stop::Pending,
+                        Poll::Ready(None) => {
+                            *this.inner_done = true;
+                            if let Some(resume) = this.resume.take() {
+                                let held = resume.finish();
+                                this.tracker.observe(&held);
+                                joined.push(held);
+                            }
+                            break Stop::Changed;
+                        }
+                        // The connection is dropped on error; what was gathered goes with it.
+                        Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                        Poll::Ready(Some(Ok(frame))) => frame,
+                    };
+                    let mut data = match frame.into_data() {
+                        Ok(data) => {
+                            let data = strip_bom(this.bom_seen, data);
+                            match this.resume.as_mut() {
+                                Some(resume) => {
+                                    let forward = resume.filter(data);
+                                    if resume.is_done() {
+                                        *this.resume = None;
+                                    } else if resume.wants_output() {
+                                        // The live join reads the log before the rest.
+                                        this.tracker.observe(&forward);
+                                        joined.push(forward);
+                                        break Stop::Changed;
+                                    }
+                                    forward
+                                }
+                                None => data,
+                            }
+                        }
+                        Err(frame) => {
+                            *this.stashed = Some(Box::new(frame));
+                            break Stop::Changed;
+                        }
+                    };
+                    if *this.phase == Phase::Draining {
+                        if let Some(end) = observe_to_boundary(this.tracker, &data) {
+                            data.truncate(end);
+                            joined.push(data);
+                            *this.phase = Phase::Closing;
+                            break Stop::Changed;
+                        }
+                    } else {
+                        this.tracker.observe(&data);
+                    }
+                    joined.push(data);
+                    if joined.len >= this.config.coalesce_limit.max(1) {
+                        break Stop::Full;
+                    }
+                    joined.frames += 1;
+                    if joined.frames >= MAX_JOINED_FRAMES {
+                        break Stop::Full;
+                    }
                 }
             };
 

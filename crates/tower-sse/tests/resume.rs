@@ -117,13 +117,24 @@ async fn query_fallback() {
 }
 
 #[tokio::test]
-async fn gap_sends_the_signal_then_what_is_retained() {
+async fn gap_sends_the_signal_at_the_head_and_nothing_older() {
     let (log, events) = log_with(Retention::default().max_events(3), 10);
     let layer = SseLayer::new().replay(log);
-    let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), vec![]).await;
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
+    let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
+    // The retained 8, 9, 10 are older than the signal's position: not sent after it.
+    let head = events[9].id();
+    assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, "sse-gap");
-    assert!(got[0].1.starts_with(r#"{"reason":"gap","#), "{:?}", got[0]);
-    assert_eq!(data(&got[1..]), ["8", "9", "10"]);
+    assert_eq!(
+        got[0].1,
+        format!(r#"{{"reason":"gap","resume_from":"{head}"}}"#)
+    );
+    assert_eq!(got[0].2, head);
+    assert_eq!(data(&got[1..]), ["fresh"]);
 }
 
 #[tokio::test]
@@ -151,29 +162,59 @@ async fn header_policy() {
     let layer = SseLayer::new().replay(log).gap_policy(GapPolicy::Header);
     let (response, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), vec![]).await;
     assert_eq!(response.headers()[SSE_GAP], "gap");
-    assert_eq!(response.headers()[SSE_REPLAY_FROM], events[7].id());
-    assert_eq!(data(&got), ["8", "9", "10"]);
+    // The position the stream continues from: the head, nothing older follows.
+    assert_eq!(response.headers()[SSE_REPLAY_FROM], events[9].id());
+    assert!(got.is_empty(), "{got:?}");
 
-    let (log, _) = log_with(Retention::default(), 1);
+    let (log, events) = log_with(Retention::default(), 1);
     let layer = SseLayer::new().replay(log).gap_policy(GapPolicy::Header);
     let (response, got, _) = run(layer, "/events", Some(b"nope"), vec![]).await;
     assert_eq!(response.headers()[SSE_GAP], "unknown-cursor");
+    assert_eq!(response.headers()[SSE_REPLAY_FROM], events[0].id());
     assert!(got.is_empty());
+
+    // Beyond the cap: the contiguous events, then the stream ends (the client reconnects
+    // from the last one and continues); no header, nothing missed.
+    let (log, events) = log_with(Retention::default(), 10);
+    let layer = SseLayer::new()
+        .replay(log)
+        .max_replay(3)
+        .gap_policy(GapPolicy::Header);
+    let live = vec![Bytes::from_static(b"data: live\n\n")];
+    let (response, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
+    assert!(!response.headers().contains_key(SSE_GAP));
+    assert_eq!(data(&got), ["2", "3", "4"]);
 
     let (log, events) = log_with(Retention::default().max_events(3), 10);
     let layer = SseLayer::new().replay(log).gap_policy(GapPolicy::Ignore);
-    let (response, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), vec![]).await;
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
+    let (response, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
     assert!(!response.headers().contains_key(SSE_GAP));
-    assert_eq!(data(&got), ["8", "9", "10"]);
+    assert_eq!(data(&got), ["fresh"]);
 }
 
 #[tokio::test]
 async fn replay_is_capped() {
     let (log, events) = log_with(Retention::default(), 10);
     let layer = SseLayer::new().replay(log).max_replay(3);
-    let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), vec![]).await;
-    assert_eq!(got[0].0, "sse-gap");
-    assert_eq!(data(&got[1..]), ["2", "3", "4"]);
+    let live = vec![
+        events[9].frame().clone(),
+        Bytes::from_static(b"data: fresh\n\n"),
+    ];
+    let (_, got, _) = run(layer, "/events", Some(events[0].id().as_bytes()), live).await;
+    // The contiguous events first, then the signal at the head, then only newer events.
+    assert_eq!(data(&got[..3]), ["2", "3", "4"]);
+    let head = events[9].id();
+    assert_eq!(got[3].0, "sse-gap");
+    assert_eq!(
+        got[3].1,
+        format!(r#"{{"reason":"too-far-behind","resume_from":"{head}"}}"#)
+    );
+    assert_eq!(got[3].2, head);
+    assert_eq!(data(&got[4..]), ["fresh"]);
     // Exactly at the cap is not a gap.
     let (log, events) = log_with(Retention::default(), 4);
     let layer = SseLayer::new().replay(log).max_replay(3);
