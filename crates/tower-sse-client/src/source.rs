@@ -251,7 +251,7 @@ impl Builder {
             decoder,
             state: State::Idle,
             attempt: Attempt::default(),
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            timer: None,
             read_timeout: self.read_timeout,
             last_read: None,
             retry: self.retry,
@@ -329,8 +329,9 @@ pub struct EventSource<S> {
     decoder: Decoder,
     state: State,
     attempt: Attempt,
-    /// Both the reconnection wait and the read timeout (never needed at once).
-    timer: Pin<Box<Sleep>>,
+    /// Both the reconnection wait and the read timeout (never needed at once); made on
+    /// first use, inside the runtime, so that a stream can be built outside one.
+    timer: Option<Pin<Box<Sleep>>>,
     read_timeout: Option<Duration>,
     /// When bytes last arrived; the read timer is moved forward lazily, only when it fires.
     last_read: Option<Instant>,
@@ -414,11 +415,11 @@ impl<S> EventSource<S> {
 
     /// When waiting to reconnect, how long is left.
     pub fn reconnect_in(&self) -> Option<Duration> {
-        matches!(self.state, State::Waiting).then(|| {
-            self.timer
-                .deadline()
-                .saturating_duration_since(Instant::now())
-        })
+        let timer = self
+            .timer
+            .as_ref()
+            .filter(|_| matches!(self.state, State::Waiting))?;
+        Some(timer.deadline().saturating_duration_since(Instant::now()))
     }
 
     /// The URL the stream connects to.
@@ -487,7 +488,7 @@ impl<S> EventSource<S> {
         if self.retry.retries(&error, self.failures) {
             let base = self.reconnection_time();
             let delay = self.retry.delay(base, self.failures, &mut self.jitter);
-            self.timer.as_mut().reset(Instant::now() + delay);
+            self.set_timer(Instant::now() + delay);
             self.state = State::Waiting;
         } else {
             self.state = State::Closed;
@@ -499,24 +500,33 @@ impl<S> EventSource<S> {
         if let Some(timeout) = self.read_timeout {
             let now = Instant::now();
             self.last_read = Some(now);
-            self.timer.as_mut().reset(now + timeout);
+            self.set_timer(now + timeout);
+        }
+    }
+
+    fn set_timer(&mut self, deadline: Instant) {
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
     }
 
     /// Whether the read timeout has passed; registers the timer otherwise.
     fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
-        let (Some(timeout), Some(last)) = (self.read_timeout, self.last_read) else {
+        let (Some(timeout), Some(last), Some(timer)) =
+            (self.read_timeout, self.last_read, &mut self.timer)
+        else {
             return false;
         };
         loop {
-            if self.timer.as_mut().poll(cx).is_pending() {
+            if timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
             let deadline = last + timeout;
             if Instant::now() >= deadline {
                 return true;
             }
-            self.timer.as_mut().reset(deadline);
+            timer.as_mut().reset(deadline);
         }
     }
 
@@ -620,7 +630,9 @@ where
             match &mut this.state {
                 State::Closed => return Poll::Ready(None),
                 State::Waiting => {
-                    ready!(this.timer.as_mut().poll(cx));
+                    if let Some(timer) = &mut this.timer {
+                        ready!(timer.as_mut().poll(cx));
+                    }
                     this.state = State::Idle;
                 }
                 State::Idle => {

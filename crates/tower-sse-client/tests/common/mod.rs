@@ -173,7 +173,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts `builder` (with a 0 ms initial delay and comments on unless overridden).
+    /// Starts the client `builder` configures, in a task of its own.
     pub fn start(builder: Builder) -> Self {
         let mut source = builder.build().expect("valid client configuration");
         let (tx, seen) = mpsc::unbounded_channel();
@@ -206,8 +206,7 @@ impl Client {
             .unwrap_or(Seen::End)
     }
 
-    /// The next event that is not `Open`, skipping errors that the client retries if
-    /// `skip_errors`.
+    /// The next event that is not `Open`; any error is a failure.
     pub async fn event(&mut self) -> Event {
         loop {
             match self.next().await {
