@@ -259,9 +259,13 @@ impl Decoder {
                 return Ok(None);
             };
             self.scanned = 0;
-            let line = self.input.split_to(end);
+            // The line is read in place (no `split_to`: no refcounted handle per line).
+            let input = mem::take(&mut self.input);
+            let item = self.process_line(&input[..end]);
+            self.input = input;
+            self.input.advance(end);
             self.consume_line_end();
-            if let Some(item) = self.process_line(&line) {
+            if let Some(item) = item {
                 return Ok(Some(item));
             }
             if self.buffered() > self.max_event_size {
