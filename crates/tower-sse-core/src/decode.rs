@@ -32,6 +32,9 @@ pub enum Decoded {
     Event(MessageEvent),
     /// A valid `retry` field set the reconnection time.
     Retry(Duration),
+    /// A comment line, without its leading colon; reported only when
+    /// [`Decoder::report_comments`] is on.
+    Comment(String),
 }
 
 /// The decoder met an event larger than [`Decoder::max_event_size`].
@@ -88,7 +91,11 @@ impl std::error::Error for DecodeError {}
 #[derive(Debug)]
 pub struct Decoder {
     input: BytesMut,
+    /// How many bytes at the front of `input` are known to hold no line end: a long line
+    /// fed in many chunks is searched once, never rescanned from its start.
+    scanned: usize,
     max_event_size: usize,
+    report_comments: bool,
     /// Still at the start of the stream, where one BOM may be stripped.
     at_start: bool,
     /// The previous line ended in CR: a leading LF belongs to that break.
@@ -122,7 +129,9 @@ impl Decoder {
     pub fn new() -> Self {
         Self {
             input: BytesMut::new(),
+            scanned: 0,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            report_comments: false,
             at_start: true,
             pending_cr: false,
             in_comment: false,
@@ -140,6 +149,23 @@ impl Decoder {
     pub fn max_event_size(mut self, limit: usize) -> Self {
         self.max_event_size = limit;
         self
+    }
+
+    /// Reports comment lines as [`Decoded::Comment`] instead of skipping them (off by
+    /// default). A comment line longer than [`max_event_size`](Self::max_event_size) is still
+    /// skipped, unreported.
+    #[must_use]
+    pub fn report_comments(mut self, on: bool) -> Self {
+        self.report_comments = on;
+        self
+    }
+
+    /// Presets the last event id, as if an earlier stream had sent it in an `id` field: later
+    /// events without an `id` carry it. For a client that resumes from a stored id.
+    pub fn set_last_event_id(&mut self, id: &str) {
+        self.last_event_id.clear();
+        self.last_event_id.push_str(id);
+        self.id_buffer.clone_from(&self.last_event_id);
     }
 
     /// The stream's last event id string: set each time an event block ends, even one with
@@ -163,6 +189,7 @@ impl Decoder {
     /// time are kept, as they are across an `EventSource` reconnection.
     pub fn finish(&mut self) {
         self.input.clear();
+        self.scanned = 0;
         self.at_start = true;
         self.pending_cr = false;
         self.in_comment = false;
@@ -214,21 +241,31 @@ impl Decoder {
                 self.in_comment = false;
                 continue;
             }
-            let Some(end) = memchr::memchr2(b'\n', b'\r', &self.input) else {
-                if self.input.first() == Some(&b':') {
+            let found = memchr::memchr2(b'\n', b'\r', &self.input[self.scanned..]);
+            let Some(end) = found.map(|i| i + self.scanned) else {
+                self.scanned = self.input.len();
+                let comment = self.input.first() == Some(&b':');
+                if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
                     self.input.clear();
+                    self.scanned = 0;
                     self.in_comment = true;
                     return Ok(None);
                 }
-                if self.buffered() + self.input.len() > self.max_event_size {
+                if !comment && self.buffered() + self.input.len() > self.max_event_size {
                     self.input.clear();
+                    self.scanned = 0;
                     return Err(self.oversized(Skip::MidLine));
                 }
                 return Ok(None);
             };
-            let line = self.input.split_to(end);
+            self.scanned = 0;
+            // The line is read in place (no `split_to`: no refcounted handle per line).
+            let input = mem::take(&mut self.input);
+            let item = self.process_line(&input[..end]);
+            self.input = input;
+            self.input.advance(end);
             self.consume_line_end();
-            if let Some(item) = self.process_line(&line) {
+            if let Some(item) = item {
                 return Ok(Some(item));
             }
             if self.buffered() > self.max_event_size {
@@ -303,6 +340,11 @@ impl Decoder {
     fn process_line(&mut self, line: &[u8]) -> Option<Decoded> {
         let (name, value) = match memchr::memchr(b':', line) {
             None if line.is_empty() => return self.dispatch(),
+            Some(0) if self.report_comments && line.len() <= self.max_event_size => {
+                return Some(Decoded::Comment(
+                    String::from_utf8_lossy(&line[1..]).into_owned(),
+                ));
+            }
             Some(0) => return None, // a comment
             Some(colon) => {
                 let value = &line[colon + 1..];
