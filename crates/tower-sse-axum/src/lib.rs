@@ -53,7 +53,7 @@ pub use response::HubStream;
 pub use tower_sse::{
     self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
     InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError,
+    SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,

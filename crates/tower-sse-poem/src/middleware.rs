@@ -13,14 +13,18 @@ use http::{
     header::{ACCEPT, ACCEPT_ENCODING},
 };
 use http_body_util::combinators::BoxBody;
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, ResponseParts};
+use poem::{
+    Body, Endpoint, IntoResponse, Middleware, Request, RequestParts, Response, ResponseParts,
+};
 use tower_service::Service;
-use tower_sse::{ClientCursor, LAST_EVENT_ID, SseLayer};
+use tower_sse::SseLayer;
 
 /// [`SseLayer`] as a poem [`Middleware`]: `endpoint.with(SseMiddleware::new(layer))`.
 ///
-/// The request's last event id is parsed by the layer and stored as a [`ClientCursor`]
-/// extension for [`LastEventId`](crate::LastEventId); the response goes through the layer's
+/// The layer sees the whole request (headers and extensions included, so
+/// [`stream_key`](SseLayer::stream_key) works as on any tower server); it stores the request's
+/// [`ClientCursor`](tower_sse::ClientCursor), parsed with its settings, for
+/// [`LastEventId`](crate::LastEventId). The response goes through the layer's
 /// own [`Sse`](tower_sse::Sse) service and [`ResponseBody`](tower_sse::ResponseBody), so it
 /// behaves exactly as under any tower server. A request with `Accept: text/event-stream`
 /// loses its `Accept-Encoding` on the way in, so that poem's `Compression`, placed inside
@@ -62,19 +66,23 @@ impl<E: Endpoint> Endpoint for SseEndpoint<E> {
         if asks_for_event_stream(req.headers()) {
             req.headers_mut().remove(ACCEPT_ENCODING);
         }
-        // The layer reads the cursor from the request head; it gets a copy of what it reads,
-        // and the endpoint gets poem's request (path parameters, addresses, data) as it was.
+        // The layer sees the whole request head, as under any tower server: method, URI,
+        // version, headers and extensions (poem's `Data` included) are moved into an
+        // `http::Request<()>` for it, so `stream_key` and replay read the same request as on
+        // axum and warp; `Handoff` moves them back, with the cursor the layer added, into
+        // poem's request, whose body and connection state (addresses, scheme) never left it.
+        let (mut parts, body) = req.into_parts();
         let mut head = http::Request::new(());
-        *head.method_mut() = req.method().clone();
-        *head.uri_mut() = req.uri().clone();
-        for value in req.headers().get_all(LAST_EVENT_ID) {
-            head.headers_mut().append(LAST_EVENT_ID, value.clone());
-        }
+        *head.method_mut() = std::mem::take(&mut parts.method);
+        *head.uri_mut() = std::mem::take(&mut parts.uri);
+        *head.version_mut() = parts.version;
+        *head.headers_mut() = std::mem::take(&mut parts.headers);
+        *head.extensions_mut() = std::mem::take(&mut parts.extensions);
         let mut service = tower_layer::Layer::layer(
             &self.layer,
             Handoff {
                 ep: &self.ep,
-                req: Some(req),
+                req: Some((parts, body)),
             },
         );
         let (parts, body) = service.call(head).await?.into_parts();
@@ -102,11 +110,11 @@ fn asks_for_event_stream(headers: &HeaderMap) -> bool {
     })
 }
 
-/// The service inside the layer: calls the endpoint with the real request, carrying over
-/// the cursor the layer parsed from the copy of its head.
+/// The service inside the layer: calls the endpoint with poem's request, its head as the
+/// layer passed it on.
 struct Handoff<'a, E> {
     ep: &'a E,
-    req: Option<Request>,
+    req: Option<(RequestParts, Body)>,
 }
 
 /// poem's response body type.
@@ -126,10 +134,14 @@ impl<'a, E: Endpoint> Service<http::Request<()>> for Handoff<'a, E> {
     }
 
     fn call(&mut self, head: http::Request<()>) -> Self::Future {
-        let mut req = self.req.take().expect("one call per request");
-        if let Some(cursor) = head.extensions().get::<ClientCursor>() {
-            req.extensions_mut().insert(cursor.clone());
-        }
+        let (mut parts, body) = self.req.take().expect("one call per request");
+        let (head, ()) = head.into_parts();
+        parts.method = head.method;
+        parts.uri = head.uri;
+        parts.version = head.version;
+        parts.headers = head.headers;
+        parts.extensions = head.extensions;
+        let req = Request::from_parts(parts, body);
         let ep = self.ep;
         Box::pin(async move {
             let response = ep.call(req).await?.into_response();

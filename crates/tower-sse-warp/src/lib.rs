@@ -58,8 +58,8 @@ pub use serve::serve;
 
 pub use tower_sse::{
     self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
-    InvalidLastEventId, LastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError,
+    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
