@@ -109,6 +109,24 @@ async fn resumes_from_the_hub(framework: Framework) {
     );
 }
 
+/// A handler streaming its own `Event`s with the adapter's response type: the right
+/// headers, every event encoded, then the end.
+async fn own_events_response(framework: Framework) {
+    let server = TestServer::start(framework).await;
+    let mut client = server.client().await;
+    let mut stream = client.events("/events", &[]).await;
+    assert_eq!(stream.headers[CONTENT_TYPE], "text/event-stream");
+    assert_eq!(stream.headers[CACHE_CONTROL], "no-cache");
+    let events = stream.rest().await;
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.data.as_str(), e.last_event_id.as_str()))
+        .collect();
+    assert_eq!(got, [("tick 1", "1"), ("tick 2", "2"), ("tick 3", "3")]);
+    let raw = String::from_utf8(stream.raw.clone()).unwrap();
+    assert!(raw.ends_with("id: 3\ndata: tick 3\n\n"), "{raw:?}");
+}
+
 /// A response that is not an event stream passes through the layer untouched.
 async fn plain_route_untouched(framework: Framework) {
     let server = TestServer::start(framework).await;
@@ -184,6 +202,11 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn resumes_from_the_hub() {
                 super::resumes_from_the_hub($framework).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn own_events_response() {
+                super::own_events_response($framework).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,3 +121,23 @@ async fn hub_stream_is_an_event_stream_that_resumes() {
     let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert!(frame.ends_with(b"data: two\n\n"), "{frame:?}");
 }
+
+/// `Events` encodes each event; an `Err` item ends the body with an error, never skipped.
+#[tokio::test]
+async fn events_encode_and_an_error_ends_the_body() {
+    use axum::response::IntoResponse;
+    use tower_sse_axum::Events;
+
+    let items = futures_util::stream::iter([
+        Ok(Event::new().id("1").unwrap().data("a")),
+        Err(std::io::Error::other("upstream failed")),
+        Ok(Event::new().data("never sent")),
+    ]);
+    let response = Events::new(items).into_response();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&frame[..], b"id: 1\ndata: a\n\n");
+    let error = body.frame().await.unwrap().unwrap_err();
+    assert!(error.to_string().contains("upstream failed"), "{error}");
+}

@@ -9,6 +9,8 @@
 //! - [`LastEventId`], an extractor for the id a reconnecting client resumes from, which never
 //!   rejects.
 //! - [`HubStream`], a [`Subscription`] as a poem response, without re-encoding.
+//! - [`Events`], any stream of your own [`Event`]s as a response, the counterpart of poem's
+//!   `SSE`.
 //! - re-exports of [`tower_sse`], of [`tower_sse_core`]'s event types, and of `poem`.
 //!
 //! # With poem's `Compression`
@@ -53,10 +55,12 @@
 //!
 //! [poem]: https://docs.rs/poem/3
 
+mod events;
 mod extract;
 mod middleware;
 mod response;
 
+pub use events::Events;
 pub use extract::LastEventId;
 pub use middleware::{SseEndpoint, SseMiddleware};
 pub use response::HubStream;
@@ -68,6 +72,6 @@ pub use tower_sse::{
     SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
-    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
-    ReplayOutcome, Retention,
+    self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
+    MessageEvent, ReplayOutcome, Retention,
 };

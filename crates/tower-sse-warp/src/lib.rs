@@ -62,8 +62,8 @@ pub use tower_sse::{
     SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
-    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
-    ReplayOutcome, Retention,
+    self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
+    MessageEvent, ReplayOutcome, Retention,
 };
 pub use warp;
 

@@ -15,14 +15,15 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, header::CONTENT_TYPE};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody, combinators::UnsyncBoxBody};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 use tower_sse::Subscription;
+use tower_sse_core::{Event, EventItem};
 
 use crate::BoxError;
 
@@ -84,6 +85,43 @@ impl EventStream {
             .map_ok(|chunk| Frame::data(chunk.into()))
             .map_err(Into::into);
         Self::new(StreamBody::new(frames))
+    }
+}
+
+impl EventStream {
+    /// A reply streaming `stream`'s [`Event`](tower_sse_core::Event)s (or
+    /// `Result<Event, E>`s), each encoded by the core's encoder as it comes: the counterpart
+    /// of `warp::sse::reply` for events of [`tower_sse_core`].
+    ///
+    /// An event cannot fail to encode ([`Event`](tower_sse_core::Event)'s builders reject
+    /// what the wire format cannot carry); an `Err` item ends the body with that error and the
+    /// server drops the connection, so the client sees the stream fail (an `EventSource`
+    /// reconnects with its `Last-Event-ID`) instead of an event silently missing.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use tower_sse_warp::{Event, EventStream, warp::Filter};
+    ///
+    /// let route = warp::path("ticks").map(|| {
+    ///     let ticks = futures_util::stream::iter(1..=3)
+    ///         .map(|n| Event::new().id(n.to_string()).unwrap().data("tick"));
+    ///     EventStream::from_events(ticks)
+    /// });
+    /// # let _ = route;
+    /// ```
+    pub fn from_events<S>(stream: S) -> Self
+    where
+        S: Stream + Send + 'static,
+        S::Item: EventItem,
+        <S::Item as EventItem>::Error: Into<BoxError>,
+    {
+        let mut buf = BytesMut::new();
+        let frames = stream.map(move |item| {
+            let event: Event<'static> = item.into_event().map_err(Into::into)?;
+            event.encode(&mut buf);
+            Ok::<_, BoxError>(buf.split().freeze())
+        });
+        Self::from_stream(frames)
     }
 }
 
