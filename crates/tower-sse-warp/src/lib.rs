@@ -13,7 +13,8 @@
 //! - [`serve`]: `warp::service(filter)` behind the layer, served with hyper-util;
 //! - [`last_event_id`] and [`client_cursor`]: filters for the id a reconnecting client resumes
 //!   from, which never reject;
-//! - [`EventStream`]: a reply that streams any body, such as a [`Hub`] [`Subscription`],
+//! - [`EventStream`]: a reply that streams any body, such as a [`Hub`] [`Subscription`], or
+//!   your own events ([`EventStream::from_events`]),
 //!   without re-encoding; [`EventStreamService`] (part of [`serve`]) puts the body in place;
 //! - re-exports of [`tower_sse`] and of [`tower_sse_core`]'s event types.
 //!
