@@ -184,6 +184,48 @@ async fn poem_compression_still_applies_to_other_routes() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
 
+/// A curl-like request (`Accept: */*`, `Accept-Encoding: gzip`, as `curl --compressed`,
+/// Python's `requests` and most server-side clients send) through poem's `Compression`: the
+/// stream is compressed, stays valid gzip (nothing spliced into it), and each event arrives
+/// before the next is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poem_compressed_curl_like_stream_is_valid_and_prompt() {
+    use std::io::Write;
+
+    let server = TestServer::start(Framework::Poem).await;
+    let mut client = server.client().await;
+    let response = client
+        .get("/hub", &[("accept", "*/*"), ("accept-encoding", "gzip")])
+        .await;
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let mut body = response.into_body();
+    let mut gunzip = flate2::write::GzDecoder::new(Vec::new());
+    for n in 0..3 {
+        let data = format!("event {n}");
+        server
+            .hub
+            .publish(TOPIC, &Event::new().data(data.as_str()))
+            .await
+            .unwrap();
+        let expected = format!("data: {data}\n\n");
+        loop {
+            let text = String::from_utf8_lossy(gunzip.get_ref()).into_owned();
+            if text.contains(&expected) {
+                break;
+            }
+            let frame = tokio::time::timeout(NETWORK, body.frame())
+                .await
+                .expect("the event before the next is published")
+                .expect("not ended")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                gunzip.write_all(&data).unwrap();
+                gunzip.flush().unwrap();
+            }
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($module:ident => $framework:expr),* $(,)?) => {$(
         mod $module {

@@ -15,15 +15,21 @@
 //!
 //! # With poem's `Compression`
 //!
-//! poem's [`Compression`](https://docs.rs/poem/3/poem/middleware/struct.Compression.html)
-//! middleware compresses every response whose request accepts an encoding, event streams
-//! included, and its encoder holds bytes back until it has a block full: events would reach
-//! the client late, in bursts, and heartbeats would never leave the server. Place
-//! [`SseMiddleware`] **outside** `Compression` (`.with(Compression::new()).with(SseMiddleware::new(layer))`):
-//! it hides `Accept-Encoding` from requests that ask for an event stream
-//! (`Accept: text/event-stream`, which every `EventSource` sends), so `Compression` leaves
-//! their responses alone and every event goes out at once, while other routes stay
-//! compressed.
+//! Place [`SseMiddleware`] **outside** poem's
+//! [`Compression`](https://docs.rs/poem/3/poem/middleware/struct.Compression.html)
+//! (`.with(Compression::new()).with(SseMiddleware::new(layer))`). Then:
+//!
+//! - a request that asks for an event stream (`Accept: text/event-stream`, which every
+//!   `EventSource` sends) loses its `Accept-Encoding` on the way in, so `Compression` leaves
+//!   its response alone and it gets everything the layer does, while other routes stay
+//!   compressed;
+//! - a curl-like request (`Accept: */*` or none, `Accept-Encoding: gzip`, as
+//!   `curl --compressed`, Python's `requests` and most server-side clients send) gets its
+//!   event stream compressed by `Compression`, whose encoder flushes every time the stream
+//!   pauses, so each event still leaves at once. The layer passes such a response through
+//!   untouched: its plain-text priming and heartbeats spliced into compressed bytes would
+//!   corrupt them. Headers are set by the handler's response type ([`Events`], [`HubStream`]
+//!   set `Cache-Control: no-cache`).
 //!
 //! # Example
 //!

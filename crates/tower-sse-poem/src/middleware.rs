@@ -9,8 +9,8 @@ use std::{
 
 use bytes::Bytes;
 use http::{
-    HeaderMap,
-    header::{ACCEPT, ACCEPT_ENCODING},
+    HeaderMap, HeaderValue,
+    header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE},
 };
 use http_body_util::combinators::BoxBody;
 use poem::{
@@ -85,7 +85,10 @@ impl<E: Endpoint> Endpoint for SseEndpoint<E> {
                 req: Some((parts, body)),
             },
         );
-        let (parts, body) = service.call(head).await?.into_parts();
+        let (mut parts, body) = service.call(head).await?.into_parts();
+        if let Some(HiddenContentType(value)) = parts.extensions.remove() {
+            parts.headers.insert(CONTENT_TYPE, value);
+        }
         // Boxed as it is (poem's own `From<http::Response>` maps frames, which loses the
         // exact size hint and with it `Content-Length` on responses the layer passes through).
         let parts = ResponseParts {
@@ -95,6 +98,35 @@ impl<E: Endpoint> Endpoint for SseEndpoint<E> {
             extensions: parts.extensions,
         };
         Ok(Response::from_parts(parts, Body::from(BoxBody::new(body))))
+    }
+}
+
+/// The `Content-Type` of a compressed event stream, kept out of the layer's sight.
+#[derive(Clone)]
+struct HiddenContentType(HeaderValue);
+
+/// An event stream that a `Compression` inside this middleware has already compressed (a
+/// request without `Accept: text/event-stream` that accepts gzip, as curl `--compressed`,
+/// Python's `requests` and most server-side clients send) must not get the layer's plain-text
+/// priming and heartbeats spliced into its compressed bytes, which would corrupt it: its
+/// `Content-Type` is hidden from the layer, which then passes it through untouched, and put
+/// back after. Its events are not held back: poem's encoder flushes whenever the stream
+/// pauses.
+fn hide_compressed_event_stream<B>(response: &mut http::Response<B>) {
+    let headers = response.headers();
+    let compressed = headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let event_stream = headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value.to_str().is_ok_and(|value| {
+            let media = value.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/event-stream")
+        })
+    });
+    if compressed && event_stream {
+        if let Some(value) = response.headers_mut().remove(CONTENT_TYPE) {
+            response.extensions_mut().insert(HiddenContentType(value));
+        }
     }
 }
 
@@ -145,7 +177,9 @@ impl<'a, E: Endpoint> Service<http::Request<()>> for Handoff<'a, E> {
         let ep = self.ep;
         Box::pin(async move {
             let response = ep.call(req).await?.into_response();
-            Ok(http::Response::from(response))
+            let mut response = http::Response::from(response);
+            hide_compressed_event_stream(&mut response);
+            Ok(response)
         })
     }
 }
