@@ -9,7 +9,7 @@ use axum::{
     routing::get,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sse_axum::{Hub, HubStream, LastEventId, ShutdownSignal};
+use tower_sse_axum::{Events, Hub, HubStream, LastEventId, ShutdownSignal};
 
 async fn hub(State(hub): State<Hub>, last: LastEventId) -> Result<HubStream, StatusCode> {
     let subscription = hub.subscribe(crate::TOPIC, last.log_cursor()).await;
@@ -35,6 +35,10 @@ pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -
         .route("/hub", get(self::hub))
         .route("/parts", get(parts))
         .route("/plain", get(plain))
+        .route(
+            "/events",
+            get(|| async { Events::new(crate::own_events()) }),
+        )
         .with_state(hub)
         .layer(crate::layer(&shutdown));
     tokio::spawn(async move {

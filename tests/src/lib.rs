@@ -7,6 +7,7 @@
 //!   adapter's extractor reads it;
 //! - `GET /parts`: one event written in parts with pauses longer than the heartbeat, a pause
 //!   between events, then a second event and the end ([`parts`]);
+//! - `GET /events`: [`own_events`] through the adapter's `Events` response;
 //! - `GET /plain`: `text/plain` `hello`, with a `Content-Length`.
 //!
 //! The tests in `tests/` run the same scenarios against each of them with a hyper client and
@@ -20,7 +21,7 @@ mod warp_app;
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use futures_util::{Stream, stream};
+use futures_util::{Stream, StreamExt, stream};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sse::{Hub, ShutdownSignal, SseLayer};
 
@@ -79,6 +80,17 @@ pub fn parts() -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static
         let (pause, chunk) = *steps.get(i)?;
         tokio::time::sleep(pause).await;
         Some((Ok(Bytes::from_static(chunk.as_bytes())), i + 1))
+    })
+}
+
+/// The events of `/events`, served with each adapter's response for a stream of
+/// [`tower_sse_core::Event`]s: `tick 1` to `tick 3`, with ids `1` to `3`, then the end.
+pub fn own_events() -> impl Stream<Item = tower_sse_core::Event<'static>> + Send + 'static {
+    stream::iter(1..=3).map(|n| {
+        tower_sse_core::Event::new()
+            .id(n.to_string())
+            .expect("no line break")
+            .data(format!("tick {n}"))
     })
 }
 

@@ -9,7 +9,7 @@ use poem::{
     web::Data,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sse_poem::{Hub, HubStream, LastEventId, ShutdownSignal, SseMiddleware};
+use tower_sse_poem::{Events, Hub, HubStream, LastEventId, ShutdownSignal, SseMiddleware};
 
 #[handler]
 async fn hub_stream(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
@@ -29,6 +29,11 @@ fn parts() -> Response {
 }
 
 #[handler]
+fn own_events() -> impl IntoResponse {
+    Events::new(crate::own_events())
+}
+
+#[handler]
 fn plain() -> impl IntoResponse {
     "hello"
 }
@@ -38,6 +43,7 @@ pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -
         .at("/hub", get(hub_stream))
         .at("/parts", get(parts))
         .at("/plain", get(plain))
+        .at("/events", get(own_events))
         .data(hub)
         .with(Compression::new())
         .with(SseMiddleware::new(crate::layer(&shutdown)));

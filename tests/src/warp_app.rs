@@ -15,7 +15,8 @@ pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -
         });
     let parts = warp::path!("parts").map(|| EventStream::from_stream(crate::parts()));
     let plain = warp::path!("plain").map(|| "hello");
-    let routes = warp::get().and(hub_route.or(parts).or(plain));
+    let events = warp::path!("events").map(|| EventStream::from_events(crate::own_events()));
+    let routes = warp::get().and(hub_route.or(parts).or(plain).or(events));
     let layer = crate::layer(&shutdown);
     tokio::spawn(async move {
         tower_sse_warp::serve(routes, layer, listener, shutdown.triggered())

@@ -109,6 +109,24 @@ async fn resumes_from_the_hub(framework: Framework) {
     );
 }
 
+/// A handler streaming its own `Event`s with the adapter's response type: the right
+/// headers, every event encoded, then the end.
+async fn own_events_response(framework: Framework) {
+    let server = TestServer::start(framework).await;
+    let mut client = server.client().await;
+    let mut stream = client.events("/events", &[]).await;
+    assert_eq!(stream.headers[CONTENT_TYPE], "text/event-stream");
+    assert_eq!(stream.headers[CACHE_CONTROL], "no-cache");
+    let events = stream.rest().await;
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.data.as_str(), e.last_event_id.as_str()))
+        .collect();
+    assert_eq!(got, [("tick 1", "1"), ("tick 2", "2"), ("tick 3", "3")]);
+    let raw = String::from_utf8(stream.raw.clone()).unwrap();
+    assert!(raw.ends_with("id: 3\ndata: tick 3\n\n"), "{raw:?}");
+}
+
 /// A response that is not an event stream passes through the layer untouched.
 async fn plain_route_untouched(framework: Framework) {
     let server = TestServer::start(framework).await;
@@ -166,6 +184,48 @@ async fn poem_compression_still_applies_to_other_routes() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
 
+/// A curl-like request (`Accept: */*`, `Accept-Encoding: gzip`, as `curl --compressed`,
+/// Python's `requests` and most server-side clients send) through poem's `Compression`: the
+/// stream is compressed, stays valid gzip (nothing spliced into it), and each event arrives
+/// before the next is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poem_compressed_curl_like_stream_is_valid_and_prompt() {
+    use std::io::Write;
+
+    let server = TestServer::start(Framework::Poem).await;
+    let mut client = server.client().await;
+    let response = client
+        .get("/hub", &[("accept", "*/*"), ("accept-encoding", "gzip")])
+        .await;
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let mut body = response.into_body();
+    let mut gunzip = flate2::write::GzDecoder::new(Vec::new());
+    for n in 0..3 {
+        let data = format!("event {n}");
+        server
+            .hub
+            .publish(TOPIC, &Event::new().data(data.as_str()))
+            .await
+            .unwrap();
+        let expected = format!("data: {data}\n\n");
+        loop {
+            let text = String::from_utf8_lossy(gunzip.get_ref()).into_owned();
+            if text.contains(&expected) {
+                break;
+            }
+            let frame = tokio::time::timeout(NETWORK, body.frame())
+                .await
+                .expect("the event before the next is published")
+                .expect("not ended")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                gunzip.write_all(&data).unwrap();
+                gunzip.flush().unwrap();
+            }
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($module:ident => $framework:expr),* $(,)?) => {$(
         mod $module {
@@ -184,6 +244,11 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn resumes_from_the_hub() {
                 super::resumes_from_the_hub($framework).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn own_events_response() {
+                super::own_events_response($framework).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,8 @@
 //!   rejects: absent or invalid is `None`;
 //! - [`HubStream`], a [`Subscription`] as an axum response, so a handler returns
 //!   `hub.subscribe(..)` without re-encoding anything;
+//! - [`Events`], any stream of your own [`Event`]s as a response, the counterpart of axum's
+//!   `Sse`;
 //! - re-exports of [`tower_sse`] and of [`tower_sse_core`]'s event types.
 //!
 //! # Example
@@ -44,18 +46,20 @@
 //! [axum]: https://docs.rs/axum/0.8
 //! [Server-Sent Events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
 
+mod events;
 mod extract;
 mod response;
 
+pub use events::Events;
 pub use extract::LastEventId;
 pub use response::HubStream;
 
 pub use tower_sse::{
     self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
     InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError,
+    SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
-    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
-    ReplayOutcome, Retention,
+    self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
+    MessageEvent, ReplayOutcome, Retention,
 };

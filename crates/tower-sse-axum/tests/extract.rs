@@ -15,48 +15,88 @@ async fn call(app: Router, request: Request<Body>) -> String {
     String::from_utf8(body.to_vec()).unwrap()
 }
 
+fn request(uri: &str, last_event_id: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(uri);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+/// The extractor returns what the layer decided, whatever its settings; without the layer,
+/// what the defaults give.
 #[tokio::test]
-async fn absent_valid_and_invalid_never_reject() {
+async fn extractor_agrees_with_the_layer() {
     let plain = Router::new().route("/", get(echo));
-    let layered = plain
-        .clone()
-        .layer(SseLayer::new().last_event_id_query(Some("cursor")));
-    let cases = [
+    let layered = |layer: SseLayer| plain.clone().layer(layer);
+    // (layer, uri, header, without the layer, with it)
+    let cases: [(SseLayer, &str, Option<&str>, &str, &str); 7] = [
+        (SseLayer::new(), "/", None, "None false", "None false"),
         (
-            Request::get("/").body(Body::empty()),
-            "None false",
-            "None false",
-        ),
-        (
-            Request::get("/")
-                .header("last-event-id", "7")
-                .body(Body::empty()),
+            SseLayer::new(),
+            "/",
+            Some("7"),
             "Some(\"7\") true",
             "Some(\"7\") true",
         ),
         (
-            Request::get("/")
-                .header("last-event-id", &b"\xff"[..])
-                .body(Body::empty()),
-            "None true",
-            "None true",
+            SseLayer::new(),
+            "/?lastEventId=8",
+            None,
+            "Some(\"8\") true",
+            "Some(\"8\") true",
         ),
-        // The layer's setting wins when it is there.
+        // Query fallback off: the parameter means nothing to the layer, so nothing to the
+        // extractor either.
         (
-            Request::get("/?lastEventId=8&cursor=9").body(Body::empty()),
+            SseLayer::new().last_event_id_query(None),
+            "/?lastEventId=42",
+            None,
+            "Some(\"42\") true",
+            "None false",
+        ),
+        (
+            SseLayer::new().last_event_id_query(None),
+            "/?lastEventId=42",
+            Some("7"),
+            "Some(\"7\") true",
+            "Some(\"7\") true",
+        ),
+        // Another name.
+        (
+            SseLayer::new().last_event_id_query(Some("cursor")),
+            "/?lastEventId=8&cursor=9",
+            None,
             "Some(\"8\") true",
             "Some(\"9\") true",
         ),
+        // Another length limit: invalid for the layer, so invalid (never valid) here.
+        (
+            SseLayer::new().max_last_event_id_len(4),
+            "/",
+            Some("12345"),
+            "Some(\"12345\") true",
+            "None true",
+        ),
     ];
-    for (request, without_layer, with_layer) in cases {
-        let request = request.unwrap();
-        let mut copy = Request::get(request.uri().clone())
-            .body(Body::empty())
-            .unwrap();
-        *copy.headers_mut() = request.headers().clone();
-        assert_eq!(call(plain.clone(), request).await, without_layer);
-        assert_eq!(call(layered.clone(), copy).await, with_layer);
+    for (layer, uri, header, without_layer, with_layer) in cases {
+        assert_eq!(
+            call(plain.clone(), request(uri, header)).await,
+            without_layer,
+            "{uri} {header:?}"
+        );
+        assert_eq!(
+            call(layered(layer), request(uri, header)).await,
+            with_layer,
+            "{uri} {header:?}"
+        );
     }
+    // An invalid header never rejects.
+    let invalid = Request::get("/")
+        .header("last-event-id", &b"\xff"[..])
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(plain.clone(), invalid).await, "None true");
 }
 
 #[tokio::test]
@@ -80,4 +120,24 @@ async fn hub_stream_is_an_event_stream_that_resumes() {
     let mut body = response.into_body();
     let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert!(frame.ends_with(b"data: two\n\n"), "{frame:?}");
+}
+
+/// `Events` encodes each event; an `Err` item ends the body with an error, never skipped.
+#[tokio::test]
+async fn events_encode_and_an_error_ends_the_body() {
+    use axum::response::IntoResponse;
+    use tower_sse_axum::Events;
+
+    let items = futures_util::stream::iter([
+        Ok(Event::new().id("1").unwrap().data("a")),
+        Err(std::io::Error::other("upstream failed")),
+        Ok(Event::new().data("never sent")),
+    ]);
+    let response = Events::new(items).into_response();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&frame[..], b"id: 1\ndata: a\n\n");
+    let error = body.frame().await.unwrap().unwrap_err();
+    assert!(error.to_string().contains("upstream failed"), "{error}");
 }

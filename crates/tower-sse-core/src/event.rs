@@ -10,8 +10,20 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// The heartbeat frame: an empty comment followed by a blank line.
 ///
 /// Browsers ignore it; proxies see traffic and keep the connection open. It is only safe to
-/// write between events: see [`FrameBoundary`](crate::FrameBoundary).
+/// write between events: see [`FrameBoundary`](crate::FrameBoundary). Some clients that do
+/// not follow the standard dispatch an empty event on its blank line; [`HEARTBEAT_LINE`] has
+/// none.
 pub const HEARTBEAT: Bytes = Bytes::from_static(b":\n\n");
+
+/// The single-line heartbeat: an empty comment line, with no blank line after it.
+///
+/// Every conforming parser ignores a comment line, and without a blank line there is nothing
+/// to dispatch even for parsers that dispatch empty events (openai-python before 2.38 once an
+/// `id` has been seen, openai-go before 3.43: both then fail on the empty payload). Between
+/// events it simply becomes the first line of the next event's block. It is only safe to
+/// write at the start of a line; written between events it never changes what the next event
+/// means.
+pub const HEARTBEAT_LINE: Bytes = Bytes::from_static(b":\n");
 
 /// One server-sent event, built field by field and encoded with [`Event::encode`].
 ///
@@ -116,7 +128,10 @@ impl<'a> Event<'a> {
         Ok(self)
     }
 
-    /// Sets the `retry` field: the client's reconnection delay, written in whole milliseconds.
+    /// Sets the `retry` field: the client's reconnection delay, written in whole milliseconds,
+    /// rounded up: a delay is never shortened, and a nonzero delay under a millisecond is
+    /// written as `retry: 1`, never as `retry: 0`, which would have clients reconnect at once,
+    /// in a tight loop. Only [`Duration::ZERO`] writes `retry: 0`.
     #[must_use]
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry = Some(retry);
@@ -252,8 +267,69 @@ pub fn encode_comment(text: &str, buf: &mut BytesMut) {
     buf.put_u8(b'\n');
 }
 
+/// An item of a stream of events that adapters turn into a response body: an [`Event`], or a
+/// `Result` of one, whose error ends the stream.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use tower_sse_core::{Event, EventItem};
+///
+/// let ok: Result<Event<'static>, Infallible> = Event::new().data("x").into_event();
+/// assert_eq!(ok.unwrap().data_ref(), Some("x"));
+/// let failed = Err::<Event<'static>, _>("upstream failed").into_event();
+/// assert_eq!(failed.unwrap_err(), "upstream failed");
+/// ```
+pub trait EventItem {
+    /// What ends the stream with an error; [`Infallible`](std::convert::Infallible) for a
+    /// bare [`Event`].
+    type Error;
+
+    /// The event, or the error that ends the stream.
+    ///
+    /// # Errors
+    ///
+    /// The item's error, for a `Result` item.
+    fn into_event(self) -> Result<Event<'static>, Self::Error>;
+}
+
+impl EventItem for Event<'static> {
+    type Error = std::convert::Infallible;
+
+    fn into_event(self) -> Result<Event<'static>, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl<E> EventItem for Result<Event<'static>, E> {
+    type Error = E;
+
+    fn into_event(self) -> Result<Event<'static>, E> {
+        self
+    }
+}
+
+/// Appends a comment of a single line to `buf`, without the blank line that
+/// [`encode_comment`] ends with (see [`HEARTBEAT_LINE`] for why). Line breaks in `text`
+/// start new comment lines.
+///
+/// ```
+/// # use bytes::BytesMut;
+/// let mut buf = BytesMut::new();
+/// tower_sse_core::encode_comment_line("keep-alive", &mut buf);
+/// assert_eq!(&buf[..], b":keep-alive\n");
+/// ```
+pub fn encode_comment_line(text: &str, buf: &mut BytesMut) {
+    buf.reserve(text.len() + 2);
+    for line in lines(text) {
+        buf.put_u8(b':');
+        buf.put_slice(line);
+        buf.put_u8(b'\n');
+    }
+}
+
 /// Appends a frame holding only a `retry` field to `buf`, setting the client's reconnection
-/// delay without dispatching an event.
+/// delay without dispatching an event. The delay is rounded up to whole milliseconds, as in
+/// [`Event::retry`].
 ///
 /// ```
 /// # use bytes::BytesMut;
@@ -268,8 +344,13 @@ pub fn encode_retry(retry: Duration, buf: &mut BytesMut) {
 }
 
 fn put_retry(buf: &mut BytesMut, retry: Duration) {
-    // u64 milliseconds cover 584 million years; saturate rather than wrap.
-    let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+    // Rounded up, so that a nonzero delay is never written as 0 (a reconnect loop). u64
+    // milliseconds cover 584 million years; saturate rather than wrap.
+    let mut millis = retry.as_millis();
+    if retry.subsec_nanos() % 1_000_000 != 0 {
+        millis += 1;
+    }
+    let millis = u64::try_from(millis).unwrap_or(u64::MAX);
     buf.put_slice(b"retry: ");
     put_decimal(buf, millis);
     buf.put_u8(b'\n');
@@ -506,7 +587,15 @@ mod tests {
         assert_eq!(encode(&Event::new().retry(Duration::ZERO)), b"retry: 0\n\n");
         assert_eq!(
             encode(&Event::new().retry(Duration::from_micros(2500))),
-            b"retry: 2\n\n"
+            b"retry: 3\n\n"
+        );
+        // Under a millisecond but not zero: never `retry: 0`.
+        for tiny in [Duration::from_nanos(1), Duration::from_micros(999)] {
+            assert_eq!(encode(&Event::new().retry(tiny)), b"retry: 1\n\n");
+        }
+        assert_eq!(
+            encode(&Event::new().retry(Duration::from_millis(1500))),
+            b"retry: 1500\n\n"
         );
         assert_eq!(
             encode(&Event::new().retry(Duration::MAX)),
@@ -524,6 +613,11 @@ mod tests {
         encode_comment("", &mut buf);
         assert_eq!(&buf[..], b":\n\n");
         assert_eq!(&buf[..], &HEARTBEAT[..]);
+        let mut buf = BytesMut::new();
+        encode_comment_line("", &mut buf);
+        assert_eq!(&buf[..], &HEARTBEAT_LINE[..]);
+        encode_comment_line("a\nb", &mut buf);
+        assert_eq!(&buf[..], b":\n:a\n:b\n");
     }
 
     #[test]

@@ -53,7 +53,10 @@ mod retention;
 pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
-pub use event::{Event, EventError, Field, HEARTBEAT, encode_comment, encode_retry};
+pub use event::{
+    Event, EventError, EventItem, Field, HEARTBEAT, HEARTBEAT_LINE, encode_comment,
+    encode_comment_line, encode_retry,
+};
 pub use live::{LiveLog, LogTail, TailPosition};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
 pub use replay::{DEFAULT_MAX_REPLAY, EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};

@@ -28,7 +28,7 @@ impl std::ops::Deref for LastEventId {
 
 impl LastEventId {
     /// The valid last event id, if any.
-    pub fn into_inner(self) -> Option<tower_sse::LastEventId> {
+    pub fn into_inner(self) -> Option<tower_sse::ValidLastEventId> {
         match self.0 {
             ClientCursor::Valid(id) => Some(id),
             _ => None,

@@ -9,19 +9,27 @@
 //! - [`LastEventId`], an extractor for the id a reconnecting client resumes from, which never
 //!   rejects.
 //! - [`HubStream`], a [`Subscription`] as a poem response, without re-encoding.
+//! - [`Events`], any stream of your own [`Event`]s as a response, the counterpart of poem's
+//!   `SSE`.
 //! - re-exports of [`tower_sse`], of [`tower_sse_core`]'s event types, and of `poem`.
 //!
 //! # With poem's `Compression`
 //!
-//! poem's [`Compression`](https://docs.rs/poem/3/poem/middleware/struct.Compression.html)
-//! middleware compresses every response whose request accepts an encoding, event streams
-//! included, and its encoder holds bytes back until it has a block full: events would reach
-//! the client late, in bursts, and heartbeats would never leave the server. Place
-//! [`SseMiddleware`] **outside** `Compression` (`.with(Compression::new()).with(SseMiddleware::new(layer))`):
-//! it hides `Accept-Encoding` from requests that ask for an event stream
-//! (`Accept: text/event-stream`, which every `EventSource` sends), so `Compression` leaves
-//! their responses alone and every event goes out at once, while other routes stay
-//! compressed.
+//! Place [`SseMiddleware`] **outside** poem's
+//! [`Compression`](https://docs.rs/poem/3/poem/middleware/struct.Compression.html)
+//! (`.with(Compression::new()).with(SseMiddleware::new(layer))`). Then:
+//!
+//! - a request that asks for an event stream (`Accept: text/event-stream`, which every
+//!   `EventSource` sends) loses its `Accept-Encoding` on the way in, so `Compression` leaves
+//!   its response alone and it gets everything the layer does, while other routes stay
+//!   compressed;
+//! - a curl-like request (`Accept: */*` or none, `Accept-Encoding: gzip`, as
+//!   `curl --compressed`, Python's `requests` and most server-side clients send) gets its
+//!   event stream compressed by `Compression`, whose encoder flushes every time the stream
+//!   pauses, so each event still leaves at once. The layer passes such a response through
+//!   untouched: its plain-text priming and heartbeats spliced into compressed bytes would
+//!   corrupt them. Headers are set by the handler's response type ([`Events`], [`HubStream`]
+//!   set `Cache-Control: no-cache`).
 //!
 //! # Example
 //!
@@ -53,10 +61,12 @@
 //!
 //! [poem]: https://docs.rs/poem/3
 
+mod events;
 mod extract;
 mod middleware;
 mod response;
 
+pub use events::Events;
 pub use extract::LastEventId;
 pub use middleware::{SseEndpoint, SseMiddleware};
 pub use response::HubStream;
@@ -65,9 +75,9 @@ pub use poem;
 pub use tower_sse::{
     self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
     InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError,
+    SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
-    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
-    ReplayOutcome, Retention,
+    self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
+    MessageEvent, ReplayOutcome, Retention,
 };

@@ -9,18 +9,22 @@ use std::{
 
 use bytes::Bytes;
 use http::{
-    HeaderMap,
-    header::{ACCEPT, ACCEPT_ENCODING},
+    HeaderMap, HeaderValue,
+    header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE},
 };
 use http_body_util::combinators::BoxBody;
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, ResponseParts};
+use poem::{
+    Body, Endpoint, IntoResponse, Middleware, Request, RequestParts, Response, ResponseParts,
+};
 use tower_service::Service;
-use tower_sse::{ClientCursor, LAST_EVENT_ID, SseLayer};
+use tower_sse::SseLayer;
 
 /// [`SseLayer`] as a poem [`Middleware`]: `endpoint.with(SseMiddleware::new(layer))`.
 ///
-/// The request's last event id is parsed by the layer and stored as a [`ClientCursor`]
-/// extension for [`LastEventId`](crate::LastEventId); the response goes through the layer's
+/// The layer sees the whole request (headers and extensions included, so
+/// [`stream_key`](SseLayer::stream_key) works as on any tower server); it stores the request's
+/// [`ClientCursor`](tower_sse::ClientCursor), parsed with its settings, for
+/// [`LastEventId`](crate::LastEventId). The response goes through the layer's
 /// own [`Sse`](tower_sse::Sse) service and [`ResponseBody`](tower_sse::ResponseBody), so it
 /// behaves exactly as under any tower server. A request with `Accept: text/event-stream`
 /// loses its `Accept-Encoding` on the way in, so that poem's `Compression`, placed inside
@@ -62,22 +66,29 @@ impl<E: Endpoint> Endpoint for SseEndpoint<E> {
         if asks_for_event_stream(req.headers()) {
             req.headers_mut().remove(ACCEPT_ENCODING);
         }
-        // The layer reads the cursor from the request head; it gets a copy of what it reads,
-        // and the endpoint gets poem's request (path parameters, addresses, data) as it was.
+        // The layer sees the whole request head, as under any tower server: method, URI,
+        // version, headers and extensions (poem's `Data` included) are moved into an
+        // `http::Request<()>` for it, so `stream_key` and replay read the same request as on
+        // axum and warp; `Handoff` moves them back, with the cursor the layer added, into
+        // poem's request, whose body and connection state (addresses, scheme) never left it.
+        let (mut parts, body) = req.into_parts();
         let mut head = http::Request::new(());
-        *head.method_mut() = req.method().clone();
-        *head.uri_mut() = req.uri().clone();
-        for value in req.headers().get_all(LAST_EVENT_ID) {
-            head.headers_mut().append(LAST_EVENT_ID, value.clone());
-        }
+        *head.method_mut() = std::mem::take(&mut parts.method);
+        *head.uri_mut() = std::mem::take(&mut parts.uri);
+        *head.version_mut() = parts.version;
+        *head.headers_mut() = std::mem::take(&mut parts.headers);
+        *head.extensions_mut() = std::mem::take(&mut parts.extensions);
         let mut service = tower_layer::Layer::layer(
             &self.layer,
             Handoff {
                 ep: &self.ep,
-                req: Some(req),
+                req: Some((parts, body)),
             },
         );
-        let (parts, body) = service.call(head).await?.into_parts();
+        let (mut parts, body) = service.call(head).await?.into_parts();
+        if let Some(HiddenContentType(value)) = parts.extensions.remove() {
+            parts.headers.insert(CONTENT_TYPE, value);
+        }
         // Boxed as it is (poem's own `From<http::Response>` maps frames, which loses the
         // exact size hint and with it `Content-Length` on responses the layer passes through).
         let parts = ResponseParts {
@@ -87,6 +98,35 @@ impl<E: Endpoint> Endpoint for SseEndpoint<E> {
             extensions: parts.extensions,
         };
         Ok(Response::from_parts(parts, Body::from(BoxBody::new(body))))
+    }
+}
+
+/// The `Content-Type` of a compressed event stream, kept out of the layer's sight.
+#[derive(Clone)]
+struct HiddenContentType(HeaderValue);
+
+/// An event stream that a `Compression` inside this middleware has already compressed (a
+/// request without `Accept: text/event-stream` that accepts gzip, as curl `--compressed`,
+/// Python's `requests` and most server-side clients send) must not get the layer's plain-text
+/// priming and heartbeats spliced into its compressed bytes, which would corrupt it: its
+/// `Content-Type` is hidden from the layer, which then passes it through untouched, and put
+/// back after. Its events are not held back: poem's encoder flushes whenever the stream
+/// pauses.
+fn hide_compressed_event_stream<B>(response: &mut http::Response<B>) {
+    let headers = response.headers();
+    let compressed = headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let event_stream = headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value.to_str().is_ok_and(|value| {
+            let media = value.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/event-stream")
+        })
+    });
+    if compressed && event_stream {
+        if let Some(value) = response.headers_mut().remove(CONTENT_TYPE) {
+            response.extensions_mut().insert(HiddenContentType(value));
+        }
     }
 }
 
@@ -102,11 +142,11 @@ fn asks_for_event_stream(headers: &HeaderMap) -> bool {
     })
 }
 
-/// The service inside the layer: calls the endpoint with the real request, carrying over
-/// the cursor the layer parsed from the copy of its head.
+/// The service inside the layer: calls the endpoint with poem's request, its head as the
+/// layer passed it on.
 struct Handoff<'a, E> {
     ep: &'a E,
-    req: Option<Request>,
+    req: Option<(RequestParts, Body)>,
 }
 
 /// poem's response body type.
@@ -126,14 +166,20 @@ impl<'a, E: Endpoint> Service<http::Request<()>> for Handoff<'a, E> {
     }
 
     fn call(&mut self, head: http::Request<()>) -> Self::Future {
-        let mut req = self.req.take().expect("one call per request");
-        if let Some(cursor) = head.extensions().get::<ClientCursor>() {
-            req.extensions_mut().insert(cursor.clone());
-        }
+        let (mut parts, body) = self.req.take().expect("one call per request");
+        let (head, ()) = head.into_parts();
+        parts.method = head.method;
+        parts.uri = head.uri;
+        parts.version = head.version;
+        parts.headers = head.headers;
+        parts.extensions = head.extensions;
+        let req = Request::from_parts(parts, body);
         let ep = self.ep;
         Box::pin(async move {
             let response = ep.call(req).await?.into_response();
-            Ok(http::Response::from(response))
+            let mut response = http::Response::from(response);
+            hide_compressed_event_stream(&mut response);
+            Ok(response)
         })
     }
 }

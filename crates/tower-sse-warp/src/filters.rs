@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use http::HeaderMap;
 use tower_sse::{
-    ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, LastEventId,
+    ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, ValidLastEventId,
 };
 use warp::Filter;
 
@@ -35,8 +35,8 @@ pub fn client_cursor() -> impl Filter<Extract = (ClientCursor,), Error = Infalli
 /// The client's valid last event id, `None` when absent or invalid; never rejects.
 ///
 /// See [`client_cursor`] for where it is read from.
-pub fn last_event_id() -> impl Filter<Extract = (Option<LastEventId>,), Error = Infallible> + Clone
-{
+pub fn last_event_id()
+-> impl Filter<Extract = (Option<ValidLastEventId>,), Error = Infallible> + Clone {
     client_cursor().map(|cursor: ClientCursor| cursor.last_event_id().cloned())
 }
 

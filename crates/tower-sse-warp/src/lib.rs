@@ -13,7 +13,8 @@
 //! - [`serve`]: `warp::service(filter)` behind the layer, served with hyper-util;
 //! - [`last_event_id`] and [`client_cursor`]: filters for the id a reconnecting client resumes
 //!   from, which never reject;
-//! - [`EventStream`]: a reply that streams any body, such as a [`Hub`] [`Subscription`],
+//! - [`EventStream`]: a reply that streams any body, such as a [`Hub`] [`Subscription`], or
+//!   your own events ([`EventStream::from_events`]),
 //!   without re-encoding; [`EventStreamService`] (part of [`serve`]) puts the body in place;
 //! - re-exports of [`tower_sse`] and of [`tower_sse_core`]'s event types.
 //!
@@ -58,12 +59,12 @@ pub use serve::serve;
 
 pub use tower_sse::{
     self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
-    InvalidLastEventId, LastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError,
+    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError, ValidLastEventId,
 };
 pub use tower_sse_core::{
-    self, Decoded, Decoder, Event, EventError, EventLog, LoggedEvent, MemoryLog, MessageEvent,
-    ReplayOutcome, Retention,
+    self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
+    MessageEvent, ReplayOutcome, Retention,
 };
 pub use warp;
 

@@ -15,14 +15,15 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, header::CONTENT_TYPE};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody, combinators::UnsyncBoxBody};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 use tower_sse::Subscription;
+use tower_sse_core::{Decoded, Decoder, Event, EventItem};
 
 use crate::BoxError;
 
@@ -36,8 +37,15 @@ struct Slot(Arc<Mutex<Option<Boxed>>>);
 /// A `text/event-stream` reply whose body is any [`http_body::Body`] or stream of bytes, for
 /// example a [`Subscription`].
 ///
-/// The body reaches the client only through [`EventStreamService`], which
-/// [`serve`](crate::serve) puts in place; served any other way the reply is an empty stream.
+/// Through [`EventStreamService`] (which [`serve`](crate::serve) puts in place) the body
+/// reaches the client as it is, byte for byte, behind [`SseLayer`](tower_sse::SseLayer).
+/// Served any other way (plain `warp::serve`, `warp::service` without it), warp's reply body
+/// cannot carry an arbitrary body, so the reply falls back to `warp::sse::reply`: the body is
+/// decoded with the core's [`Decoder`] and each event re-encoded by warp. The client gets the
+/// same events (type, data, last event id, `retry`); comments are dropped, and the frames are
+/// parsed and encoded again per client. It works, but serve through
+/// [`serve`](crate::serve) (or add [`EventStreamService`]) for the layer and the shared
+/// frames.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -87,6 +95,43 @@ impl EventStream {
     }
 }
 
+impl EventStream {
+    /// A reply streaming `stream`'s [`Event`](tower_sse_core::Event)s (or
+    /// `Result<Event, E>`s), each encoded by the core's encoder as it comes: the counterpart
+    /// of `warp::sse::reply` for events of [`tower_sse_core`].
+    ///
+    /// An event cannot fail to encode ([`Event`](tower_sse_core::Event)'s builders reject
+    /// what the wire format cannot carry); an `Err` item ends the body with that error and the
+    /// server drops the connection, so the client sees the stream fail (an `EventSource`
+    /// reconnects with its `Last-Event-ID`) instead of an event silently missing.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use tower_sse_warp::{Event, EventStream, warp::Filter};
+    ///
+    /// let route = warp::path("ticks").map(|| {
+    ///     let ticks = futures_util::stream::iter(1..=3)
+    ///         .map(|n| Event::new().id(n.to_string()).unwrap().data("tick"));
+    ///     EventStream::from_events(ticks)
+    /// });
+    /// # let _ = route;
+    /// ```
+    pub fn from_events<S>(stream: S) -> Self
+    where
+        S: Stream + Send + 'static,
+        S::Item: EventItem,
+        <S::Item as EventItem>::Error: Into<BoxError>,
+    {
+        let mut buf = BytesMut::new();
+        let frames = stream.map(move |item| {
+            let event: Event<'static> = item.into_event().map_err(Into::into)?;
+            event.encode(&mut buf);
+            Ok::<_, BoxError>(buf.split().freeze())
+        });
+        Self::from_stream(frames)
+    }
+}
+
 impl From<Subscription> for EventStream {
     fn from(subscription: Subscription) -> Self {
         Self::new(subscription)
@@ -95,14 +140,100 @@ impl From<Subscription> for EventStream {
 
 impl warp::Reply for EventStream {
     fn into_response(self) -> warp::reply::Response {
-        let mut response = Response::new(Bytes::new());
+        let slot = Slot(Arc::new(Mutex::new(Some(self.body))));
+        // The body warp serves when no `EventStreamService` takes the slot first: it takes the
+        // body on its first poll and re-encodes its events (see the type's documentation).
+        let fallback = Fallback {
+            slot: slot.clone(),
+            decoder: Decoder::new().max_event_size(usize::MAX),
+            ended: false,
+        };
+        let mut response = warp::Reply::into_response(warp::sse::reply(fallback.into_stream()));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        response.extensions_mut().insert(slot);
         response
-            .extensions_mut()
-            .insert(Slot(Arc::new(Mutex::new(Some(self.body)))));
-        response.into_response()
+    }
+}
+
+/// The body's error, as `warp::sse::reply` needs a sized error type.
+#[derive(Debug)]
+struct FallbackError(BoxError);
+
+impl fmt::Display for FallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for FallbackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Decodes the body left in the slot into warp's events, for a reply served without
+/// [`EventStreamService`].
+struct Fallback {
+    slot: Slot,
+    decoder: Decoder,
+    ended: bool,
+}
+
+impl Fallback {
+    fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<warp::sse::Event, FallbackError>> + Send + Sync + 'static {
+        futures_util::stream::unfold(self, |mut state| async move {
+            let item = std::future::poll_fn(|cx| state.poll_event(cx)).await?;
+            Some((item.map_err(FallbackError), state))
+        })
+    }
+
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<warp::sse::Event, BoxError>>> {
+        loop {
+            match self.decoder.decode() {
+                Ok(Some(Decoded::Event(event))) => {
+                    let mut out = warp::sse::Event::default().data(event.data);
+                    if event.event_type != "message" {
+                        out = out.event(event.event_type);
+                    }
+                    if !event.last_event_id.is_empty() {
+                        out = out.id(event.last_event_id);
+                    }
+                    return Poll::Ready(Some(Ok(out)));
+                }
+                Ok(Some(Decoded::Retry(delay))) => {
+                    return Poll::Ready(Some(Ok(warp::sse::Event::default().retry(delay))));
+                }
+                Ok(Some(_)) => continue,
+                // No size limit is set, so this is unreachable; end the stream if not.
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Ok(None) if self.ended => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            let mut slot = self.slot.0.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(body) = slot.as_mut() else {
+                // Taken by `EventStreamService`: this body is not the one served.
+                return Poll::Ready(None);
+            };
+            match std::task::ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.decoder.feed(&data);
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {
+                    self.decoder.finish();
+                    self.ended = true;
+                }
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`LastEventId`] and [`ClientCursor`]: the position a reconnecting client resumes from.
+//! [`ValidLastEventId`] and [`ClientCursor`]: the position a reconnecting client resumes from.
 //!
 //! A browser's `EventSource` sends the id of the last event it saw in the `Last-Event-ID`
 //! request header when it reconnects. Clients that cannot set headers (a first connection
@@ -10,10 +10,11 @@
 //! [`ClientCursor::Invalid`], which an event log reads as an unknown cursor, so the client is
 //! told to refetch its state.
 //!
-//! [`SseLayer`](crate::SseLayer) inserts the [`ClientCursor`] of every request that carries
-//! one as a request extension (no extension means [`ClientCursor::Absent`]; requests without
-//! one pay no allocation for it), so handlers and the framework adapters' extractors read it
-//! without parsing again. Without the layer, [`ClientCursor::from_parts`] does the same:
+//! [`SseLayer`](crate::SseLayer) inserts the [`ClientCursor`] of every request as a request
+//! extension ([`ClientCursor::Absent`] included), parsed with the layer's settings, so
+//! handlers and the framework adapters' extractors see exactly what the layer decided, without
+//! parsing again. Without the layer, [`ClientCursor::from_request`] parses with the defaults,
+//! and [`ClientCursor::from_parts`] with any settings:
 //!
 //! ```
 //! use http::Request;
@@ -39,9 +40,9 @@ pub const DEFAULT_MAX_LAST_EVENT_ID_LEN: usize = 256;
 
 /// A validated last event id: UTF-8, no NUL, CR or LF, within the length limit.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct LastEventId(Arc<str>);
+pub struct ValidLastEventId(Arc<str>);
 
-impl LastEventId {
+impl ValidLastEventId {
     /// Validates `value`, at most `max_len` bytes long.
     ///
     /// # Errors
@@ -66,13 +67,13 @@ impl LastEventId {
     }
 }
 
-impl fmt::Debug for LastEventId {
+impl fmt::Debug for ValidLastEventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
     }
 }
 
-impl fmt::Display for LastEventId {
+impl fmt::Display for ValidLastEventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -109,8 +110,9 @@ impl std::error::Error for InvalidLastEventId {}
 
 /// Where a client asked to resume from, as the layer found it in the request.
 ///
-/// Inserted as a request extension by [`SseLayer`](crate::SseLayer) on every request that
-/// carries a last event id, valid or not; no extension means [`Absent`](Self::Absent).
+/// Inserted as a request extension by [`SseLayer`](crate::SseLayer) on every request, with
+/// the layer's settings; read it with [`from_request`](Self::from_request), which falls back to
+/// parsing with the defaults when the request did not go through the layer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientCursor {
@@ -118,7 +120,7 @@ pub enum ClientCursor {
     #[default]
     Absent,
     /// A valid last event id.
-    Valid(LastEventId),
+    Valid(ValidLastEventId),
     /// A value was sent but rejected; it is not kept.
     Invalid(InvalidLastEventId),
 }
@@ -166,8 +168,8 @@ impl ClientCursor {
     /// without the layer, parsed here with the defaults
     /// ([`DEFAULT_LAST_EVENT_ID_QUERY`], [`DEFAULT_MAX_LAST_EVENT_ID_LEN`]).
     pub fn from_request(extensions: &http::Extensions, headers: &HeaderMap, uri: &Uri) -> Self {
-        // The layer inserts the cursor whenever the request carries one; without the
-        // extension the request carried none or did not go through the layer: parse it.
+        // The layer inserts the cursor on every request (`Absent` included), so no extension
+        // means no layer: parse with the defaults.
         match extensions.get::<Self>() {
             Some(cursor) => cursor.clone(),
             None => Self::from_parts(
@@ -181,21 +183,21 @@ impl ClientCursor {
 
     /// The valid last event id as a string, if any.
     pub fn as_str(&self) -> Option<&str> {
-        self.last_event_id().map(LastEventId::as_str)
+        self.last_event_id().map(ValidLastEventId::as_str)
     }
 
     fn from_value(value: &[u8], max_len: usize) -> Self {
         if value.is_empty() {
             return Self::Absent;
         }
-        match LastEventId::parse(value, max_len) {
+        match ValidLastEventId::parse(value, max_len) {
             Ok(id) => Self::Valid(id),
             Err(e) => Self::Invalid(e),
         }
     }
 
     /// The valid last event id, if any.
-    pub fn last_event_id(&self) -> Option<&LastEventId> {
+    pub fn last_event_id(&self) -> Option<&ValidLastEventId> {
         match self {
             Self::Valid(id) => Some(id),
             _ => None,

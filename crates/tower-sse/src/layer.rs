@@ -14,7 +14,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use tower_layer::Layer;
-use tower_sse_core::{Event, EventLog, encode_comment, encode_retry};
+use tower_sse_core::{Event, EventLog, encode_comment, encode_comment_line, encode_retry};
 
 use crate::{GapPolicy, ShutdownSignal, Sse, replay::ReplayConfig};
 
@@ -24,11 +24,40 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 /// The default [`SseLayer::coalesce_limit`]: 32 KiB.
 pub const DEFAULT_COALESCE_LIMIT: usize = 32 * 1024;
 
+/// How the layer's heartbeat and priming frames end: see [`SseLayer::heartbeat_style`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeartbeatStyle {
+    /// A comment and a blank line, `:\n\n` (the default).
+    ///
+    /// A complete block: what the standard and every browser expect, and what proxies that
+    /// forward a stream event by event (some API gateways) pass on at once. Parsers that
+    /// dispatch empty events (older openai-python and openai-go) see an empty event in it and
+    /// fail.
+    #[default]
+    Block,
+    /// A single comment line, `:\n`, for priming and heartbeats: no blank line.
+    ///
+    /// Nothing the layer writes can then dispatch an event, even in parsers that dispatch empty
+    /// ones, so it is the style for OpenAI-compatible and other LLM streaming APIs. (A
+    /// [`retry`](SseLayer::retry) hint is still a block of its own, `retry: <ms>\n\n`: a field
+    /// line opens an event, and a hint left open would hold heartbeats and shutdown back until
+    /// the handler's first event ends. Those SDKs do not reconnect by `retry`: leave it unset
+    /// for them.) A comment
+    /// line written between events becomes the first line of the next event's block, which
+    /// every conforming parser ignores; the layer still writes it only between events. Proxies
+    /// that forward bytes (nginx with `X-Accel-Buffering: no`, load balancers, CDNs) pass it on
+    /// and reset their idle timers as with a block; a proxy that forwards whole events only
+    /// holds it until the next event, so the client's own read timer is not reset through such
+    /// a proxy.
+    Line,
+}
+
 /// A [`Layer`] that makes `text/event-stream` responses proxy-safe and long-lived.
 ///
 /// See the [crate documentation](crate) for what it does to a response. Every builder method
 /// takes and returns the layer; the defaults are: heartbeat every 15 s with an empty comment
-/// (`:\n\n`), no `retry` hint, both headers on, no shutdown signal, no lifetime limit,
+/// (`:\n\n`, [`HeartbeatStyle::Block`]), no `retry` hint, both headers on, no shutdown signal, no lifetime limit,
 /// coalescing up to 32 KiB.
 ///
 /// ```
@@ -75,20 +104,46 @@ impl SseLayer {
     /// The same comment primes the stream when no [`retry`](Self::retry) hint is set. Line
     /// breaks in `text` start new comment lines, so it can never end an event.
     pub fn heartbeat_comment(mut self, text: impl Into<Cow<'static, str>>) -> Self {
-        let mut frame = BytesMut::new();
-        encode_comment(&text.into(), &mut frame);
         let config = self.config_mut();
-        config.heartbeat_frame = frame.freeze();
-        config.refresh_priming();
+        config.heartbeat_text = text.into();
+        config.refresh_frames();
+        self
+    }
+
+    /// Whether heartbeats (and the priming frame) end with a blank line
+    /// ([`HeartbeatStyle::Block`], `:\n\n`, the default) or are a single comment line
+    /// ([`HeartbeatStyle::Line`], `:\n`).
+    ///
+    /// The default stays a complete block: browsers, for which event streams are made, ignore
+    /// both; a block is also passed on at once by proxies that forward whole events; and it is
+    /// what this crate has always written. Choose [`Line`](HeartbeatStyle::Line) when clients
+    /// are LLM SDKs or other parsers that turn a blank line into an empty event (openai-python
+    /// before 2.38, openai-go before 3.43 fail on it): nothing the layer writes then ends with a
+    /// blank line (leave [`retry`](Self::retry) unset for them: the hint is a block).
+    ///
+    /// ```
+    /// use tower_sse::{HeartbeatStyle, SseLayer};
+    ///
+    /// let layer = SseLayer::new().heartbeat_style(HeartbeatStyle::Line);
+    /// # let _ = layer;
+    /// ```
+    pub fn heartbeat_style(mut self, style: HeartbeatStyle) -> Self {
+        let config = self.config_mut();
+        config.heartbeat_style = style;
+        config.refresh_frames();
         self
     }
 
     /// Writes `retry: <milliseconds>` as the first frame of every stream, setting how long the
     /// client waits before it reconnects.
+    ///
+    /// The delay is rounded up to whole milliseconds: a nonzero delay under a millisecond is
+    /// sent as `retry: 1`, never as `retry: 0`, which would have clients reconnect in a tight
+    /// loop. [`Duration::ZERO`] sends `retry: 0` (reconnect at once), as asked.
     pub fn retry(mut self, delay: Duration) -> Self {
         let config = self.config_mut();
         config.retry = Some(delay);
-        config.refresh_priming();
+        config.refresh_frames();
         self
     }
 
@@ -220,6 +275,8 @@ impl<S> Layer<S> for SseLayer {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) heartbeat: Option<Duration>,
+    pub(crate) heartbeat_text: Cow<'static, str>,
+    pub(crate) heartbeat_style: HeartbeatStyle,
     pub(crate) heartbeat_frame: Bytes,
     pub(crate) retry: Option<Duration>,
     /// The first frame of every stream: the `retry` hint, or else the heartbeat comment.
@@ -240,6 +297,8 @@ impl Default for Config {
         let heartbeat_frame = tower_sse_core::HEARTBEAT;
         Self {
             heartbeat: Some(DEFAULT_HEARTBEAT),
+            heartbeat_text: Cow::Borrowed(""),
+            heartbeat_style: HeartbeatStyle::Block,
             priming_frame: heartbeat_frame.clone(),
             heartbeat_frame,
             retry: None,
@@ -257,8 +316,17 @@ impl Default for Config {
 }
 
 impl Config {
-    fn refresh_priming(&mut self) {
+    /// Rebuilds the heartbeat and priming frames from the text, style and retry hint.
+    fn refresh_frames(&mut self) {
+        let line = self.heartbeat_style == HeartbeatStyle::Line;
+        let mut frame = BytesMut::new();
+        match line {
+            true => encode_comment_line(&self.heartbeat_text, &mut frame),
+            false => encode_comment(&self.heartbeat_text, &mut frame),
+        }
+        self.heartbeat_frame = frame.freeze();
         self.priming_frame = match self.retry {
+            // A block in both styles: see `HeartbeatStyle::Line`.
             Some(delay) => {
                 let mut frame = BytesMut::new();
                 encode_retry(delay, &mut frame);
@@ -315,6 +383,23 @@ mod tests {
         let layer = layer.heartbeat_comment("x\ny");
         assert_eq!(&layer.config.priming_frame[..], b"retry: 2500\n\n");
         assert_eq!(&layer.config.heartbeat_frame[..], b":x\n:y\n\n");
+    }
+
+    #[test]
+    fn line_style_never_writes_a_blank_line() {
+        let layer = SseLayer::new().heartbeat_style(HeartbeatStyle::Line);
+        assert_eq!(&layer.config.priming_frame[..], b":\n");
+        assert_eq!(&layer.config.heartbeat_frame[..], b":\n");
+        // Order does not matter: text, hint and style combine.
+        let layer = SseLayer::new()
+            .retry(Duration::from_micros(300))
+            .heartbeat_comment("hi")
+            .heartbeat_style(HeartbeatStyle::Line);
+        assert_eq!(&layer.config.priming_frame[..], b"retry: 1\n\n");
+        assert_eq!(&layer.config.heartbeat_frame[..], b":hi\n");
+        let layer = layer.heartbeat_style(HeartbeatStyle::Block);
+        assert_eq!(&layer.config.priming_frame[..], b"retry: 1\n\n");
+        assert_eq!(&layer.config.heartbeat_frame[..], b":hi\n\n");
     }
 
     #[test]

@@ -172,9 +172,9 @@ pub use hub::{
 };
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
-    LAST_EVENT_ID, LastEventId,
+    LAST_EVENT_ID, ValidLastEventId,
 };
-pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, SseLayer};
+pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
 pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;

@@ -75,17 +75,19 @@ where
             self.config.last_event_id_query,
             self.config.max_last_event_id_len,
         );
-        if cursor == ClientCursor::Absent {
-            return ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), None);
-        }
+        // The cursor is stored on every request, `Absent` included: an extractor that finds
+        // no cursor knows the request did not go through a layer and parses it with the
+        // defaults, so a missing extension must never stand for "the layer found nothing"
+        // (with `last_event_id_query(None)`, `?lastEventId=42` would come back as valid).
+        // The cost is one extension insert per request, which routers pay anyway.
         let resume = match self.config.replay.log {
-            Some(_) => {
+            Some(_) if cursor != ClientCursor::Absent => {
                 let (parts, body) = req.into_parts();
                 let key = self.config.replay.key(&parts);
                 req = Request::from_parts(parts, body);
                 Some(Box::new((key, cursor.clone())))
             }
-            None => None,
+            _ => None,
         };
         req.extensions_mut().insert(cursor);
         ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{channel, decode, event_stream, record, secs, through};
 use tokio::time::{Instant, sleep};
-use tower_sse::SseLayer;
+use tower_sse::{HeartbeatStyle, SseLayer};
 
 #[tokio::test(start_paused = true)]
 async fn primes_then_beats_when_idle_and_the_timer_restarts_on_each_frame() {
@@ -170,4 +170,76 @@ async fn a_leading_bom_is_dropped_even_when_split() {
         decode(&timeline.bytes()),
         [("message".into(), "after bom".into(), "".into())]
     );
+}
+
+/// Single-line heartbeats: priming and beats are comment lines with no blank line, so a
+/// parser that dispatches on every blank line (as older LLM SDKs do) sees exactly the events;
+/// a retry hint stays a block of its own and does not hold heartbeats back.
+#[tokio::test(start_paused = true)]
+async fn line_heartbeats_never_add_a_blank_line() {
+    let (script, body) = channel();
+    let layer = SseLayer::new()
+        .heartbeat_style(HeartbeatStyle::Line)
+        .retry(Duration::from_micros(1500));
+    let response = through(layer, event_stream(body)).await;
+    let start = Instant::now();
+    let (timeline, ()) = tokio::join!(record(response.into_body(), start), async move {
+        sleep(secs(20)).await;
+        script.data("id: 1\ndata: a\n\n");
+        sleep(secs(31)).await;
+        script.data("data: b");
+        sleep(secs(20)).await;
+        script.data("\n\n");
+        sleep(secs(5)).await;
+    });
+    timeline.assert_is(&[
+        // A sub-millisecond remainder rounds up.
+        (0, "retry: 2\n\n"),
+        (15, ":\n"),
+        (20, "id: 1\ndata: a\n\n"),
+        (35, ":\n"),
+        (50, ":\n"),
+        (51, "data: b"),
+        // No beat inside the event, even at 66 s.
+        (71, "\n\n"),
+    ]);
+    let bytes = timeline.bytes();
+    assert_eq!(
+        decode(&bytes),
+        [
+            ("message".into(), "a".into(), "1".into()),
+            ("message".into(), "b".into(), "1".into())
+        ]
+    );
+    // Besides the hint's, every blank line ends one of the two events.
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(text.matches("\n\n").count(), 3, "{text:?}");
+    let mut decoder = tower_sse_core::Decoder::new();
+    decoder.feed(text.as_bytes());
+    while decoder.decode().unwrap().is_some() {}
+    assert_eq!(decoder.retry(), Some(Duration::from_millis(2)));
+}
+
+/// Without a retry hint, a line-style stream holds no blank line but the events' own.
+#[tokio::test(start_paused = true)]
+async fn line_heartbeats_prime_with_a_comment_line() {
+    let (script, body) = channel();
+    let layer = SseLayer::new()
+        .heartbeat_style(HeartbeatStyle::Line)
+        .heartbeat_comment("ping");
+    let response = through(layer, event_stream(body)).await;
+    let start = Instant::now();
+    let (timeline, ()) = tokio::join!(record(response.into_body(), start), async move {
+        sleep(secs(16)).await;
+        script.data("id: 1\ndata: a\n\n");
+        sleep(secs(16)).await;
+    });
+    timeline.assert_is(&[
+        (0, ":ping\n"),
+        (15, ":ping\n"),
+        (16, "id: 1\ndata: a\n\n"),
+        (31, ":ping\n"),
+    ]);
+    let text = String::from_utf8(timeline.bytes()).unwrap();
+    assert_eq!(text.matches("\n\n").count(), 1, "{text:?}");
 }
