@@ -132,7 +132,7 @@ pub(crate) fn check_rust_version() -> Result {
                 Some((format!("{name} {v}"), rust.clone()))
             })
             .collect();
-        needs.sort_by(|a, b| version(&b.1).cmp(&version(&a.1)));
+        needs.sort_by_key(|need| std::cmp::Reverse(version(&need.1)));
         let Some(declared) = &krate.rust_version else {
             failures.push(format!("{} declares no rust-version", krate.name));
             continue;
