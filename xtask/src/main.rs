@@ -3,6 +3,8 @@
 //! ```text
 //! cargo xtask ci              fmt, clippy, tests, docs, dependency rules, a short fuzz run
 //! cargo xtask fuzz [SECONDS]  coverage-guided fuzzing of the decoder (libFuzzer), default 60 s
+//! cargo xtask msrv            each published crate's rust-version against its dependencies'
+//! cargo xtask package         cargo package + cargo publish --dry-run of every published crate
 //! cargo xtask bench           every benchmark; figures go to BENCHMARKS.md by hand
 //! cargo xtask e2e [--install] Chromium, nginx and Node clients against the demo, and a
 //!                             load run; figures go to BENCHMARKS.md (`--install`: only install)
@@ -16,6 +18,7 @@ use std::{
 };
 
 mod e2e;
+mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -33,10 +36,12 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "storm") => storm(false),
         Some("bench") => bench(),
         Some("deps") => check_core_dependencies(),
+        Some("msrv") => release::check_rust_version(),
+        Some("package") => release::check_packages(),
         Some("e2e") => e2e::e2e(args.get(1).is_some_and(|a| a == "--install")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [storm] | deps | e2e [--install]>"
+                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [storm] | deps | msrv | package | e2e [--install]>"
             );
             return ExitCode::from(2);
         }
@@ -87,6 +92,7 @@ fn ci() -> Result {
     ensure_tool("redis-server", "redis-server")?;
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     check_core_dependencies()?;
+    release::check_rust_version()?;
     run(
         "clippy",
         cargo().args([
@@ -109,6 +115,7 @@ fn ci() -> Result {
             .args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    release::check_packages()?;
     fuzz(10)?;
     e2e::e2e(false)?;
     storm(true)?;

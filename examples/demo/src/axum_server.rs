@@ -51,6 +51,7 @@ pub(crate) async fn serve(
     hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(index))
@@ -59,6 +60,11 @@ pub(crate) async fn serve(
         .route("/plain", get(plain))
         .with_state(hub)
         .layer(layer);
+    if let Some(acceptor) = tls {
+        // The router (layer included) is a tower service; hyper-util adapts it.
+        let make = |_| hyper_util::service::TowerToHyperService::new(app.clone());
+        return crate::tls::serve(listener, acceptor, make, shutdown.triggered()).await;
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.triggered())
         .await

@@ -12,9 +12,12 @@
 //! --tick-ms N            a `tick` event every N ms (default 1000; 0 turns the ticker off)
 //! --log memory|redis://HOST:PORT   where events are kept (default memory)
 //! --log-capacity N       events kept per topic (default 10000)
+//! --tls-cert PEM         serve HTTPS only, HTTP/2 and HTTP/1.1 by ALPN, with this
+//! --tls-key PEM          certificate chain and key (PKCS#8, PKCS#1 or SEC1; RSA or ECDSA)
 //! ```
 //!
-//! The first line on stdout is `listening on http://ADDR` with the bound address.
+//! The first line on stdout is `listening on http://ADDR` (`https://` with `--tls-cert`)
+//! with the bound address.
 //!
 //! Routes: `GET /` a page that shows the stream; `GET /events` the stream of topic `demo`
 //! (resumes from `Last-Event-ID` or `?lastEventId=`); `POST /publish?event=TYPE` publishes
@@ -30,6 +33,7 @@ mod app;
 mod axum_server;
 mod options;
 mod poem_server;
+mod tls;
 mod warp_server;
 
 use std::{io::Write, process::ExitCode, time::Duration};
@@ -97,11 +101,18 @@ async fn run(options: Options) -> Result<(), String> {
         layer = layer.retry(retry);
     }
 
+    // Certificate and key are read before binding: a bad file fails the start, with the
+    // file named, and nothing listens.
+    let tls = match &options.tls {
+        Some(files) => Some(tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    };
     let listener = TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
     eprintln!(
         "framework {}, heartbeat {:?}, retry {:?}, tick {:?}",
@@ -117,9 +128,9 @@ async fn run(options: Options) -> Result<(), String> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
 
     let served = match options.framework {
-        Framework::Axum => axum_server::serve(listener, hub, layer, shutdown).await,
-        Framework::Warp => warp_server::serve(listener, hub, layer, shutdown).await,
-        Framework::Poem => poem_server::serve(listener, hub, layer, shutdown).await,
+        Framework::Axum => axum_server::serve(listener, hub, layer, shutdown, tls).await,
+        Framework::Warp => warp_server::serve(listener, hub, layer, shutdown, tls).await,
+        Framework::Poem => poem_server::serve(listener, hub, layer, shutdown, tls).await,
     };
     served.map_err(|e| format!("server error: {e}"))?;
     eprintln!("stopped");

@@ -1,10 +1,10 @@
 //! Command-line options.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
 [--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N] \
-[--accel-buffering on|off]";
+[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Framework {
@@ -41,6 +41,17 @@ pub(crate) struct Options {
     /// `X-Accel-Buffering: no` on event streams; `off` is for showing what nginx does
     /// without it (the end-to-end control run).
     pub(crate) accel_buffering: bool,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS only (HTTP/2 and HTTP/1.1 by ALPN).
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+/// The PEM files behind `--tls-cert` and `--tls-key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub(crate) cert: PathBuf,
+    /// The private key: PKCS#8, PKCS#1 or SEC1.
+    pub(crate) key: PathBuf,
 }
 
 impl Options {
@@ -54,7 +65,9 @@ impl Options {
             log: LogChoice::Memory,
             log_capacity: 10_000,
             accel_buffering: true,
+            tls: None,
         };
+        let (mut tls_cert, mut tls_key) = (None, None);
         while let Some(flag) = args.next() {
             let (flag, inline) = match flag.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -117,9 +130,17 @@ impl Options {
                         _ => return Err(format!("--accel-buffering is on or off, not {value:?}")),
                     };
                 }
+                "--tls-cert" => tls_cert = Some(PathBuf::from(value)),
+                "--tls-key" => tls_key = Some(PathBuf::from(value)),
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
+        options.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err("--tls-cert needs --tls-key".to_owned()),
+            (None, Some(_)) => return Err("--tls-key needs --tls-cert".to_owned()),
+        };
         Ok(options)
     }
 }

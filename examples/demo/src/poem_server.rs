@@ -9,6 +9,14 @@ use poem::{
     post,
     web::{Data, Html},
 };
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+
+use hyper::body::Incoming;
+use poem::{
+    Endpoint,
+    http::uri::Scheme,
+    web::{LocalAddr, RemoteAddr},
+};
 use tokio::net::TcpListener;
 use tower_sse_poem::{HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
 
@@ -61,6 +69,7 @@ pub(crate) async fn serve(
     hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let app = Route::new()
         .at("/", get(index))
@@ -70,6 +79,29 @@ pub(crate) async fn serve(
         .data(hub)
         .with(Compression::new())
         .with(SseMiddleware::new(layer));
+    if let Some(acceptor) = tls {
+        let local = listener.local_addr()?;
+        // poem's endpoint (middleware included) as a hyper service, the way poem's own
+        // server calls it: the request converted with its addresses and scheme.
+        let app = Arc::new(app.map_to_response());
+        let make = |peer: SocketAddr| {
+            let app = Arc::clone(&app);
+            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let app = Arc::clone(&app);
+                async move {
+                    let request = Request::from((
+                        request,
+                        LocalAddr(local.into()),
+                        RemoteAddr(peer.into()),
+                        Scheme::HTTPS,
+                    ));
+                    let response = app.get_response(request).await;
+                    Ok::<_, Infallible>(hyper::Response::from(response))
+                }
+            })
+        };
+        return crate::tls::serve(listener, acceptor, make, shutdown.triggered()).await;
+    }
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .run_with_graceful_shutdown(app, shutdown.triggered(), None)
         .await

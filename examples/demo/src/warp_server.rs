@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
+use tower_layer::Layer;
 use tower_sse_warp::{
-    ClientCursor, EventStream, ShutdownSignal, SseLayer,
+    ClientCursor, EventStream, EventStreamService, ShutdownSignal, SseLayer,
     warp::{self, Filter, Reply, http::StatusCode},
 };
 
@@ -14,6 +15,7 @@ pub(crate) async fn serve(
     hub: app::DemoHub,
     layer: SseLayer,
     shutdown: ShutdownSignal,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let index = warp::path::end().map(|| warp::reply::html(app::INDEX_HTML));
     let events = warp::path!("events")
@@ -54,5 +56,11 @@ pub(crate) async fn serve(
             }
         });
     let routes = warp::get().and(index.or(events).or(plain)).or(publish);
+    if let Some(acceptor) = tls {
+        // The stack `tower_sse_warp::serve` builds, over TLS.
+        let service = layer.layer(EventStreamService::new(warp::service(routes)));
+        let make = |_| hyper_util::service::TowerToHyperService::new(service.clone());
+        return crate::tls::serve(listener, acceptor, make, shutdown.triggered()).await;
+    }
     tower_sse_warp::serve(routes, layer, listener, shutdown.triggered()).await
 }
