@@ -167,8 +167,8 @@ pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
 pub use hub::{
-    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription,
-    SubscriptionError,
+    DEFAULT_CAPACITY, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, DEFAULT_MAX_REPLAY, Hub,
+    REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
 };
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
