@@ -100,6 +100,9 @@ pub const REPLAY_PAGE_BYTES: usize = 64 * 1024;
 /// drains ([`REPLAY_PAGE`] events at most, fewer when frames are large: a page aims at 64 KiB),
 /// never the whole cap at once, and frames are the log's shared [`Bytes`](bytes::Bytes). A subscriber that
 /// falls more than the ring behind catches up from the log from the last id it delivered.
+/// Over a live log each topic also keeps its last events ([`history`](Hub::history), 4 MiB
+/// at most by default), shared by every replay from a recent cursor; it lives as long as the
+/// topic has subscribers.
 ///
 /// # The gap rule
 ///
