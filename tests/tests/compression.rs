@@ -11,7 +11,7 @@
 //! - With such a predicate inside the layer, the already-compressed stream is passed through
 //!   untouched (valid gzip, nothing spliced into it), and its events are not held back either.
 
-use std::{io::Write, net::SocketAddr, time::Duration};
+use std::{io::Write, net::SocketAddr};
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use flate2::write::GzDecoder;
