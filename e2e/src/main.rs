@@ -41,6 +41,7 @@ mod cdp;
 mod client;
 mod cut_proxy;
 mod h2;
+mod h2_client;
 mod load;
 mod nginx;
 mod process;
