@@ -10,11 +10,15 @@
 //! - `GET /events`: [`own_events`] through the adapter's `Events` response;
 //! - `GET /plain`: `text/plain` `hello`, with a `Content-Length`.
 //!
+//! [`KeyedServer`] serves `GET /feed` behind a layer that replays by itself, from a topic
+//! derived from the `X-Tenant` header ([`keyed_layer`]).
+//!
 //! The tests in `tests/` run the same scenarios against each of them with a hyper client and
 //! [`tower_sse_core::Decoder`], with bounded waits only.
 
 mod axum_app;
 mod client;
+mod keyed;
 mod poem_app;
 mod warp_app;
 
@@ -26,6 +30,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sse::{Hub, ShutdownSignal, SseLayer};
 
 pub use client::{Client, Reader};
+pub use keyed::{KeyedServer, TENANT_HEADER, keyed_layer, tenant_topic};
 
 /// The topic `/hub` serves.
 pub const TOPIC: &str = "conformance";
