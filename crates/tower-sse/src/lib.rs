@@ -156,10 +156,12 @@ mod gap;
 mod hub;
 mod last_event_id;
 mod layer;
+pub mod metrics;
 mod replay;
 mod service;
 mod shutdown;
 mod stream;
+mod telemetry;
 
 pub use body::ResponseBody;
 #[doc(hidden)]

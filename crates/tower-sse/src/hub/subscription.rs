@@ -16,7 +16,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tower_sse_core::{EventLog, LoggedEvent, ReplayOutcome};
 
 use super::{Inner, REPLAY_PAGE, REPLAY_PAGE_BYTES, TopicRef};
-use crate::GapReason;
+use crate::{
+    GapReason,
+    telemetry::{self, ReplayKind, SubscriberGauge},
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -97,6 +100,7 @@ impl Subscription {
             pending: VecDeque::new(),
             replay: None,
             outcome: None,
+            _gauge: SubscriberGauge::new(),
         };
         if let Some(cursor) = cursor {
             feed.last = None;
@@ -198,6 +202,8 @@ struct Feed<L: EventLog> {
     replay: Option<Replaying>,
     /// The subscribe's outcome, taken by [`Subscription::start`].
     outcome: Option<ReplayOutcome>,
+    /// In `sse_hub_subscribers` while the feed lives.
+    _gauge: SubscriberGauge,
 }
 
 impl<L: EventLog> Feed<L> {
@@ -221,7 +227,11 @@ impl<L: EventLog> Feed<L> {
                 }
                 // Lagged: the ring moved past this subscriber. Closed: the ring was replaced
                 // (a cancelled publish, or a live log that lost events).
-                Err(RecvError::Lagged(_) | RecvError::Closed) => self.catch_up(),
+                Err(RecvError::Lagged(missed)) => {
+                    telemetry::lagged(self.topic.name(), missed);
+                    self.catch_up();
+                }
+                Err(RecvError::Closed) => self.catch_up(),
             }
         }
     }
@@ -246,11 +256,12 @@ impl<L: EventLog> Feed<L> {
             return Ok(());
         };
         let limit = replay.budget.min(replay.limit);
-        let read = self
-            .inner
-            .log
-            .read_after(self.topic.name(), Some(&replay.cursor), limit)
-            .await;
+        let read = telemetry::timed_read(self.inner.log.read_after(
+            self.topic.name(),
+            Some(&replay.cursor),
+            limit,
+        ))
+        .await;
         let page = match read {
             Ok(page) if limit > 0 && page.events.is_empty() && page.has_more => {
                 Err(SubscriptionError(Box::new(EmptyPage)))
@@ -264,6 +275,7 @@ impl<L: EventLog> Feed<L> {
                 let on_subscribe = replay.first && replay.on_subscribe;
                 self.replay = None;
                 if on_subscribe {
+                    telemetry::replay(ReplayKind::LogError, "hub", self.topic.name());
                     let join = self.join_point();
                     self.signal(GapReason::LogError, join);
                     return Ok(());
@@ -274,6 +286,11 @@ impl<L: EventLog> Feed<L> {
         if replay.first {
             replay.first = false;
             if replay.on_subscribe {
+                telemetry::replay(
+                    ReplayKind::from_outcome(&page.outcome),
+                    "hub",
+                    self.topic.name(),
+                );
                 self.outcome = Some(page.outcome.clone());
             }
             let reason = match page.outcome {
@@ -307,6 +324,7 @@ impl<L: EventLog> Feed<L> {
             self.last = Some(id);
         }
         replay.budget = replay.budget.saturating_sub(count);
+        telemetry::replayed(count);
         if !page.has_more {
             // Caught up with the log: the ring carries everything after `last`.
             self.replay = None;
@@ -320,6 +338,7 @@ impl<L: EventLog> Feed<L> {
                 None => true,
             };
             if skipped {
+                telemetry::late_gap(self.topic.name(), GapReason::TooFarBehind);
                 self.signal(GapReason::TooFarBehind, join);
             }
         }
