@@ -23,6 +23,7 @@
 //! | `sse_log_errors_total` | counter | `op` | store incidents, by [operation](LOG_OPS): one per run of failures |
 //! | `sse_log_failing` | gauge | `op` | 1 while an incident of that operation is open, else 0 |
 //! | `sse_log_read_seconds` | histogram | | how long log reads took (replay, catch-up, live tail) |
+//! | `sse_server_connection_errors_total` | counter | `kind` | incidents of `tower_sse_warp::serve`: failed accepts (`accept`) or connections that ended in an error (`connection`) |
 //!
 //! A store that fails is counted once per *incident*, from its first failure to the next
 //! success of the same operation, not once per subscriber or retry: a Redis outage during
@@ -87,6 +88,9 @@ pub const LOG_ERRORS: &str = "sse_log_errors_total";
 pub const LOG_FAILING: &str = "sse_log_failing";
 /// Histogram: the duration of log reads, in seconds.
 pub const LOG_READ_DURATION: &str = "sse_log_read_seconds";
+/// Counter, label `kind` (`accept` or `connection`): incidents of a server loop (the warp
+/// adapter's `serve`), one per run of failures until the next success.
+pub const CONNECTION_ERRORS: &str = "sse_server_connection_errors_total";
 
 /// Every metric name, in the order of the table above.
 pub const ALL: &[&str] = &[
@@ -104,7 +108,11 @@ pub const ALL: &[&str] = &[
     LOG_ERRORS,
     LOG_FAILING,
     LOG_READ_DURATION,
+    CONNECTION_ERRORS,
 ];
+
+/// The values of `kind` on [`CONNECTION_ERRORS`].
+pub const CONNECTION_ERROR_KINDS: &[&str] = &["accept", "connection"];
 
 /// The values of `reason` on [`STREAM_DURATION`]: the client went away (its connection was
 /// dropped), the handler's body ended, the [`ShutdownSignal`](crate::ShutdownSignal) ended it,
@@ -203,4 +211,11 @@ pub fn describe() {
         gauge!(LOG_FAILING, "op" => *op).increment(0.0);
     }
     let _ = histogram!(LOG_READ_DURATION);
+    describe_counter!(
+        CONNECTION_ERRORS,
+        "Server loop incidents (failed accepts, failed connections), by kind."
+    );
+    for kind in CONNECTION_ERROR_KINDS {
+        counter!(CONNECTION_ERRORS, "kind" => *kind).increment(0);
+    }
 }
