@@ -42,24 +42,26 @@ impl Incident {
     }
 
     #[cold]
-    #[cfg_attr(
-        not(any(feature = "metrics", feature = "tracing")),
-        allow(unused_variables)
-    )]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     fn failed(&self, error: &dyn std::fmt::Display) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if self.failing.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        let first = !self.failing.swap(true, Ordering::AcqRel);
         #[cfg(feature = "metrics")]
-        metrics::counter!(tower_sse::metrics::CONNECTION_ERRORS, "kind" => self.kind).increment(1);
+        if first {
+            metrics::counter!(tower_sse::metrics::CONNECTION_ERRORS, "kind" => self.kind)
+                .increment(1);
+        }
         #[cfg(feature = "tracing")]
-        tracing::warn!(
-            target: "tower_sse_warp::serve",
-            kind = self.kind,
-            error = %error,
-            "server error (reported once until the next success)"
-        );
+        if first {
+            tracing::warn!(
+                target: "tower_sse_warp::serve",
+                kind = self.kind,
+                error = %error,
+                "server error (reported once until the next success)"
+            );
+        }
+        #[cfg(not(any(feature = "metrics", feature = "tracing")))]
+        let _ = first;
     }
 
     #[cold]

@@ -57,23 +57,23 @@ pub(crate) fn log_outcome<T, E: std::error::Error>(op: LogOp, result: &Result<T,
 )]
 fn failed(op: LogOp, error: &dyn std::error::Error) {
     FAILURES[op.index()].fetch_add(1, Ordering::Relaxed);
-    if FAILING[op.index()].swap(true, Ordering::AcqRel) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(target: "tower_sse::log", op = op.as_str(), error = %error, "event log still failing");
-        return;
-    }
+    let already = FAILING[op.index()].swap(true, Ordering::AcqRel);
     #[cfg(feature = "metrics")]
-    {
+    if !already {
         ::metrics::counter!(crate::metrics::LOG_ERRORS, "op" => op.as_str()).increment(1);
         ::metrics::gauge!(crate::metrics::LOG_FAILING, "op" => op.as_str()).set(1.0);
     }
     #[cfg(feature = "tracing")]
-    tracing::warn!(
-        target: "tower_sse::log",
-        op = op.as_str(),
-        error = %error,
-        "event log failing (reported once until it recovers)"
-    );
+    if already {
+        tracing::debug!(target: "tower_sse::log", op = op.as_str(), error = %error, "event log still failing");
+    } else {
+        tracing::warn!(
+            target: "tower_sse::log",
+            op = op.as_str(),
+            error = %error,
+            "event log failing (reported once until it recovers)"
+        );
+    }
 }
 
 #[cold]
