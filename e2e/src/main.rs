@@ -3,9 +3,11 @@
 //!
 //! 1. **browser**: headless Chromium behind a proxy that cuts the stream mid-event, for each
 //!    framework (`resume.rs`);
-//! 2. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
-//! 3. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
-//! 4. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
+//! 2. **dashboard**: the page's live metrics dashboard in headless Chromium equals `/metrics`,
+//!    with a screenshot in the work dir (`dashboard.rs`);
+//! 3. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
+//! 4. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
+//! 5. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
 //!    figures go to BENCHMARKS.md.
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
@@ -19,7 +21,7 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load
+//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,nginx,node,load
 //! E2E_FRAMEWORKS                demo frameworks (browser, node, nginx live) axum,warp,poem
 //! E2E_EVENTS                    events in the browser and Node runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
@@ -36,6 +38,7 @@
 mod benchmarks;
 mod client;
 mod cut_proxy;
+mod dashboard;
 mod load;
 mod nginx;
 mod process;
@@ -129,7 +132,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,nginx,node,load"),
+            only: list("E2E_ONLY", "browser,dashboard,nginx,node,load"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -297,6 +300,15 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
                 result,
                 t.elapsed(),
             ));
+        }
+    }
+    if settings.runs("dashboard") {
+        println!("\n-- dashboard: headless Chromium reads the page's metrics");
+        for framework in &settings.frameworks {
+            let t = Instant::now();
+            let result = dashboard::dashboard(tools, settings, framework).await;
+            let name = format!("dashboard ({framework})");
+            outcomes.push(Outcome::report(&name, result, t.elapsed()));
         }
     }
     if settings.runs("nginx") {

@@ -74,6 +74,10 @@ pub(crate) async fn serve(
         .route("/plain", get(plain))
         .route("/metrics", get(metrics))
         .route("/dashboard.js", get(dashboard_js))
+        .route(
+            "/dashboard",
+            get(|| async { Html(crate::telemetry::DASHBOARD_HTML) }),
+        )
         .with_state(hub)
         .layer(layer);
     if let Some(acceptor) = tls {

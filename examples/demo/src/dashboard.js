@@ -7,6 +7,29 @@
   const HISTORY = 300; // points: five minutes at one per second
   const root = document.getElementById("dashboard");
   if (!root) return;
+  root.innerHTML = `<style>
+  #dashboard { margin-top: 2em; }
+  #dashboard .tiles { display: grid; grid-template-columns: repeat(5, 1fr); gap: .5em; margin: .5em 0; }
+  #dashboard .tiles div { border: 1px solid #ddd; border-radius: 4px; padding: .4em; font-size: 13px; color: #555; }
+  #dashboard .tiles span { display: block; font-size: 22px; color: #000; font-variant-numeric: tabular-nums; }
+  #dashboard canvas { width: 100%; height: 160px; }
+</style>
+<h2>Server metrics</h2>
+<p>From <a href="/metrics"><code>/metrics</code></a> (Prometheus text), every second.
+   <span id="dashboard-status"></span></p>
+<div class="tiles">
+  <div><span data-metric="active">–</span>open streams</div>
+  <div><span data-metric="events-rate">–</span>events/s</div>
+  <div><span data-metric="events">–</span>events written</div>
+  <div><span data-metric="streams">–</span>streams opened</div>
+  <div><span data-metric="subscribers">–</span>hub subscribers</div>
+  <div><span data-metric="resumed">–</span>reconnects resumed</div>
+  <div><span data-metric="gaps">–</span>reconnects with a gap</div>
+  <div><span data-metric="unknown">–</span>unknown Last-Event-ID</div>
+  <div><span data-metric="log-error">–</span>replays the store failed</div>
+  <div><span data-metric="incidents">–</span>store incidents</div>
+</div>
+<canvas id="dashboard-chart" width="800" height="160"></canvas>`;
   const tile = (name) => root.querySelector(`[data-metric="${name}"]`);
   const history = [];
   let previous = null;

@@ -72,6 +72,11 @@ fn metrics() -> Response {
 }
 
 #[handler]
+fn dashboard() -> Html<&'static str> {
+    Html(crate::telemetry::DASHBOARD_HTML)
+}
+
+#[handler]
 fn dashboard_js() -> Response {
     Response::builder()
         .content_type("text/javascript; charset=utf-8")
@@ -92,6 +97,7 @@ pub(crate) async fn serve(
         .at("/plain", get(plain))
         .at("/metrics", get(metrics))
         .at("/dashboard.js", get(dashboard_js))
+        .at("/dashboard", get(dashboard))
         .data(hub)
         .with(Compression::new())
         .with(SseMiddleware::new(layer));

@@ -1,6 +1,7 @@
 //! The demo's metrics and logs: tower-sse's metrics rendered in Prometheus text at
 //! `GET /metrics` (no listener of the exporter's own: each framework serves the route), the
-//! dashboard's script at `GET /dashboard.js`, and tower-sse's spans and events on stderr.
+//! dashboard's script at `GET /dashboard.js` (and the dashboard alone at `GET /dashboard`),
+//! and tower-sse's spans and events on stderr.
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -11,8 +12,12 @@ use tracing_subscriber::filter::LevelFilter;
 /// The `Content-Type` of `GET /metrics`: Prometheus text format 0.0.4.
 pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The script of the page's dashboard, at `GET /dashboard.js`.
+/// The script of the page's dashboard (its markup included), at `GET /dashboard.js`.
 pub(crate) const DASHBOARD_JS: &str = include_str!("dashboard.js");
+
+/// The dashboard alone, at `GET /dashboard`: without the page's own event stream, a headless
+/// browser's virtual clock can run it (the end-to-end check does).
+pub(crate) const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

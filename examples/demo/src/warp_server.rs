@@ -38,6 +38,8 @@ pub(crate) async fn serve(
         warp::reply::with_header(body, "content-type", crate::telemetry::METRICS_CONTENT_TYPE)
             .into_response()
     });
+    let dashboard =
+        warp::path!("dashboard").map(|| warp::reply::html(crate::telemetry::DASHBOARD_HTML));
     let dashboard_js = warp::path!("dashboard.js").map(|| {
         let script = crate::telemetry::DASHBOARD_JS;
         warp::reply::with_header(script, "content-type", "text/javascript; charset=utf-8")
@@ -66,7 +68,14 @@ pub(crate) async fn serve(
             }
         });
     let routes = warp::get()
-        .and(index.or(events).or(plain).or(metrics).or(dashboard_js))
+        .and(
+            index
+                .or(events)
+                .or(plain)
+                .or(metrics)
+                .or(dashboard)
+                .or(dashboard_js),
+        )
         .or(publish);
     if let Some(acceptor) = tls {
         // The stack `tower_sse_warp::serve` builds, over TLS.
