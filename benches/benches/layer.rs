@@ -6,7 +6,10 @@
 //! - `LAYER_BENCH_IDLE`: idle connections per server (default 10,000; the parent and the
 //!   server each need one file descriptor per connection, see `ulimit -n`);
 //! - `LAYER_BENCH_REQUESTS`: requests per pass-through HTTP run (default 20,000);
-//! - `LAYER_BENCH_ONLY`: a comma list of `throughput`, `idle`, `passthrough` (default all).
+//! - `LAYER_BENCH_ONLY`: a comma list of `throughput`, `idle`, `passthrough` (default all);
+//! - `LAYER_BENCH_SUBSCRIBER=info`: installs a `tracing` subscriber at `INFO` (formatting to
+//!   a sink) before the runs, to measure tower-sse's `tracing` feature with a subscriber
+//!   beside the default run without one.
 //!
 //! (a), (b) and the HTTP half of (c) print tables; the in-process half of (c) is a criterion
 //! group. The idle servers run in a child
@@ -58,6 +61,13 @@ const JSON: &str = r#"{"sensor":"temp-17","value":21.375,"unit":"C","ok":true,"s
 fn main() {
     if let Ok(kind) = env::var("LAYER_BENCH_IDLE_SERVER") {
         return idle_server(&kind);
+    }
+    if env::var("LAYER_BENCH_SUBSCRIBER").is_ok_and(|v| v == "info") {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_writer(std::io::sink)
+            .init();
+        println!("tracing: a subscriber at INFO (formatting to a sink)");
     }
     let only = env::var("LAYER_BENCH_ONLY").unwrap_or_default();
     let run = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);

@@ -3,11 +3,13 @@
 //!
 //! 1. **browser**: headless Chromium behind a proxy that cuts the stream mid-event, for each
 //!    framework (`resume.rs`);
-//! 2. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
-//! 3. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
-//! 4. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
+//! 2. **dashboard**: the page's live metrics dashboard in headless Chromium equals `/metrics`,
+//!    with a screenshot in the work dir (`dashboard.rs`);
+//! 3. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
+//! 4. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
+//! 5. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
 //!    figures go to BENCHMARKS.md;
-//! 5. **h2**: the demo over TLS and HTTP/2 for each framework: no connection-specific header,
+//! 6. **h2**: the demo over TLS and HTTP/2 for each framework: no connection-specific header,
 //!    and headless Chromium's 12 `EventSource`s to one origin all open and get their events
 //!    (with the HTTP/1.1 contrast, 6 per host) (`h2.rs`).
 //!
@@ -22,7 +24,7 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,h2,nginx,node,load
+//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,h2,nginx,node,load
 //! E2E_FRAMEWORKS                demo frameworks (all but load)      axum,warp,poem
 //! E2E_EVENTS                    events in the browser, h2, Node runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
@@ -40,6 +42,7 @@ mod benchmarks;
 mod cdp;
 mod client;
 mod cut_proxy;
+mod dashboard;
 mod h2;
 mod h2_client;
 mod load;
@@ -135,7 +138,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,h2,nginx,node,load"),
+            only: list("E2E_ONLY", "browser,dashboard,h2,nginx,node,load"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -307,6 +310,15 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
                 result,
                 t.elapsed(),
             ));
+        }
+    }
+    if settings.runs("dashboard") {
+        println!("\n-- dashboard: headless Chromium reads the page's metrics");
+        for framework in &settings.frameworks {
+            let t = Instant::now();
+            let result = dashboard::dashboard(tools, settings, framework).await;
+            let name = format!("dashboard ({framework})");
+            outcomes.push(Outcome::report(&name, result, t.elapsed()));
         }
     }
     if settings.runs("nginx") {

@@ -47,6 +47,8 @@ pub struct FrameBoundary {
     in_event: bool,
     /// The last byte seen was a CR ending a line: an LF right after it belongs to that break.
     pending_cr: bool,
+    /// Blank lines that ended a block holding at least one field.
+    events: u64,
 }
 
 impl FrameBoundary {
@@ -57,7 +59,17 @@ impl FrameBoundary {
             mid_line: false,
             in_event: false,
             pending_cr: false,
+            events: 0,
         }
+    }
+
+    /// How many events the bytes observed so far have ended: blank lines that closed a block
+    /// holding at least one field line (comments alone do not count, so heartbeats never do).
+    ///
+    /// A block with a `retry` or `id` field and no `data` counts too, although a client
+    /// dispatches nothing for it: the count is of blocks on the wire, for metrics.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Where the stream stands after everything observed so far.
@@ -90,6 +102,7 @@ impl FrameBoundary {
                 match first {
                     // A blank line: dispatches (or discards) whatever the event held.
                     b'\n' | b'\r' => {
+                        self.events += u64::from(self.in_event);
                         self.in_event = false;
                         self.pending_cr = first == b'\r';
                         bytes = rest;
@@ -161,6 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn events_are_counted_at_their_blank_line() {
+        let mut t = FrameBoundary::new();
+        t.observe(b":\n\n:hb\n\n");
+        assert_eq!(t.events(), 0, "comments are not events");
+        t.observe(b"data: a\n\ndata: b\r\n\r");
+        assert_eq!(t.events(), 2);
+        t.observe(b"\n\ndata: c\n");
+        assert_eq!(
+            t.events(),
+            2,
+            "the LF of a CRLF and a lone blank line end nothing"
+        );
+        t.observe(b"\n");
+        assert_eq!(t.events(), 3);
+    }
+
+    #[test]
     fn one_byte_at_a_time_matches_whole() {
         let stream = b"id: 1\r\nevent: e\rdata: a\n\r\n:c\r\ndata: b\r\r";
         for cut in 0..=stream.len() {
@@ -171,6 +201,7 @@ mod tests {
                 bytewise.observe(std::slice::from_ref(b));
             }
             assert_eq!(whole.position(), bytewise.position(), "cut at {cut}");
+            assert_eq!(whole.events(), bytewise.events(), "cut at {cut}");
         }
     }
 }

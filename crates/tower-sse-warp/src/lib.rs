@@ -50,6 +50,7 @@
 //! [warp]: https://docs.rs/warp/0.4
 
 mod filters;
+mod incident;
 mod reply;
 mod serve;
 

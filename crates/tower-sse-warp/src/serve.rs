@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use tower_sse::SseLayer;
 use warp::{Filter, Rejection, Reply};
 
-use crate::EventStreamService;
+use crate::{EventStreamService, incident};
 
 /// Serves `filter` behind `layer` on `listener` (HTTP/1.1 and HTTP/2) until `shutdown`
 /// completes, then waits for open connections to finish.
@@ -29,6 +29,8 @@ use crate::EventStreamService;
 ///
 /// None today: an error accepting a connection is retried after a pause, and an error on a
 /// connection ends that connection only; the `io::Result` leaves room for listener errors.
+/// Both are counted in `sse_server_connection_errors_total` (feature `metrics`) and logged
+/// (feature `tracing`) once per incident: from the first failure to the next success.
 pub async fn serve<F, R>(
     filter: F,
     layer: SseLayer,
@@ -46,8 +48,12 @@ where
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    incident::ACCEPT.record(&Ok::<(), io::Error>(()));
+                    stream
+                }
                 Err(e) => {
+                    incident::ACCEPT.record(&Err::<(), _>(&e));
                     // Out of file descriptors and the like: pause rather than spin.
                     if !is_connection_error(&e) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -63,8 +69,9 @@ where
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            // A connection error ends that connection only.
-            let _ = connection.await;
+            // A connection error ends that connection only; it is counted and logged once
+            // per incident (`sse_server_connection_errors_total{kind="connection"}`).
+            incident::CONNECTION.record(&connection.await);
         });
     }
     drop(listener);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{layer::Config, replay::Resume, stream::EventStream};
+use crate::{layer::Config, replay::Resume, stream::EventStream, telemetry::RequestInfo};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse).
@@ -46,10 +46,15 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn event_stream(body: B, config: Arc<Config>, resume: Option<Box<Resume>>) -> Self {
+    pub(crate) fn event_stream(
+        body: B,
+        config: Arc<Config>,
+        resume: Option<Box<Resume>>,
+        info: RequestInfo,
+    ) -> Self {
         Self {
             kind: Kind::EventStream {
-                stream: EventStream::new(body, config, resume),
+                stream: EventStream::new(body, config, resume, info),
             },
         }
     }

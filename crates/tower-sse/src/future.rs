@@ -15,7 +15,7 @@ use http::{
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::{ClientCursor, ResponseBody, layer::Config, replay::Resume};
+use crate::{ClientCursor, ResponseBody, layer::Config, replay::Resume, telemetry::RequestInfo};
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -37,6 +37,7 @@ pin_project! {
         // so that pass-through responses move as little as possible.
         resume: Option<Box<(String, ClientCursor)>>,
         replaying: Option<Box<(Response<B>, Box<Resume>)>>,
+        info: Option<RequestInfo>,
     }
 }
 
@@ -45,12 +46,14 @@ impl<F, B> ResponseFuture<F, B> {
         inner: F,
         config: Arc<Config>,
         resume: Option<Box<(String, ClientCursor)>>,
+        info: RequestInfo,
     ) -> Self {
         Self {
             inner,
             config: Some(config),
             resume,
             replaying: None,
+            info: Some(info),
         }
     }
 }
@@ -77,8 +80,9 @@ where
             for (name, value) in resume.take_headers() {
                 response.headers_mut().insert(name, value);
             }
+            let info = this.info.take().unwrap_or_default();
             return Poll::Ready(Ok(
-                response.map(|body| ResponseBody::event_stream(body, config, Some(resume)))
+                response.map(|body| ResponseBody::event_stream(body, config, Some(resume), info))
             ));
         }
         let mut response = ready!(this.inner.poll(cx))?;
@@ -113,12 +117,14 @@ where
                     response.headers_mut().insert(name, value);
                 }
             }
+            let info = this.info.take().unwrap_or_default();
             return Poll::Ready(Ok(
-                response.map(|body| ResponseBody::event_stream(body, config, Some(resume)))
+                response.map(|body| ResponseBody::event_stream(body, config, Some(resume), info))
             ));
         }
+        let info = this.info.take().unwrap_or_default();
         Poll::Ready(Ok(
-            response.map(|body| ResponseBody::event_stream(body, config, None))
+            response.map(|body| ResponseBody::event_stream(body, config, None, info))
         ))
     }
 }

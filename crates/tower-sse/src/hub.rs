@@ -136,6 +136,7 @@ pub(crate) struct Inner<L: EventLog> {
     pub(crate) gap: GapSignal,
     /// Set by [`Hub::with_live_log`]: live events come from one tail per hub.
     pub(crate) tail: Option<TailMode<L>>,
+    telemetry: crate::telemetry::HubTelemetry,
 }
 
 /// A topic in the table and the number of guards ([`TopicRef`]) that hold it.
@@ -416,6 +417,7 @@ impl<L: EventLog> Hub<L> {
                 history: (0, 0),
                 gap: GapSignal::default(),
                 tail: None,
+                telemetry: Default::default(),
             }),
         }
     }
@@ -502,14 +504,17 @@ impl<L: EventLog> Hub<L> {
     ///
     /// The log's error; the event was then neither stored nor sent.
     pub async fn publish(&self, topic: &str, event: &Event<'_>) -> Result<LoggedEvent, L::Error> {
-        if self.inner.tail.is_some() {
+        let logged = if self.inner.tail.is_some() {
             // The tail delivers it, here and on every other server.
-            return self.inner.log.append(topic, event).await;
-        }
-        let topic_ref = self.inner.acquire(topic);
-        let append = Append::start(&topic_ref);
-        let logged = self.inner.log.append(topic, event).await;
-        append.complete(logged.as_ref().ok());
+            self.inner.log.append(topic, event).await
+        } else {
+            let topic_ref = self.inner.acquire(topic);
+            let append = Append::start(&topic_ref);
+            let logged = self.inner.log.append(topic, event).await;
+            append.complete(logged.as_ref().ok());
+            logged
+        };
+        self.inner.telemetry.published(&logged);
         logged
     }
 

@@ -290,6 +290,7 @@ pub(crate) struct Config {
     pub(crate) last_event_id_query: Option<&'static str>,
     pub(crate) max_last_event_id_len: usize,
     pub(crate) replay: ReplayConfig,
+    pub(crate) telemetry: crate::telemetry::LayerTelemetry,
 }
 
 impl Default for Config {
@@ -311,6 +312,7 @@ impl Default for Config {
             last_event_id_query: Some(crate::DEFAULT_LAST_EVENT_ID_QUERY),
             max_last_event_id_len: crate::DEFAULT_MAX_LAST_EVENT_ID_LEN,
             replay: ReplayConfig::default(),
+            telemetry: crate::telemetry::LayerTelemetry::default(),
         }
     }
 }

@@ -147,6 +147,16 @@
 //! # }
 //! ```
 //!
+//! # Observability
+//!
+//! With the `tracing` feature (on by default) each event stream is an `sse_stream` span
+//! (target `tower_sse::stream`, level `INFO`) recording its route, whether the client
+//! resumed, and at its close the reason, duration and number of events; replay outcomes,
+//! gaps, lagging hub subscribers and store failures are events (store failures once per
+//! incident). Nothing is recorded per event below `TRACE`. With the `metrics` feature the
+//! layer and the hub record the metrics listed in [`metrics`](mod@crate::metrics), through the
+//! `metrics` facade.
+//!
 //! # Runtime
 //!
 //! Heartbeats and [`max_lifetime`](SseLayer::max_lifetime) use tokio's timer: event-stream
@@ -168,10 +178,12 @@ mod gap;
 mod hub;
 mod last_event_id;
 mod layer;
+pub mod metrics;
 mod replay;
 mod service;
 mod shutdown;
 mod stream;
+mod telemetry;
 
 pub use body::ResponseBody;
 #[doc(hidden)]

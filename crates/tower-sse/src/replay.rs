@@ -35,6 +35,7 @@ use tower_sse_core::{EventLog, FrameBoundary, Replay, ReplayOutcome};
 use crate::{
     ClientCursor, GapReason, GapSignal,
     coalesce::{Flights, Page, PageRead},
+    telemetry::{self, ReplayKind},
 };
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -112,7 +113,7 @@ impl<L: EventLog> DynLog for Arc<L> {
     ) -> BoxFuture<Result<Replay, BoxError>> {
         let log = Arc::clone(self);
         Box::pin(async move {
-            log.read_after(&topic, cursor.as_deref(), limit)
+            telemetry::timed_read(log.read_after(&topic, cursor.as_deref(), limit))
                 .await
                 .map_err(|e| Box::new(e) as BoxError)
         })
@@ -352,6 +353,13 @@ impl Resume {
 
     fn on_page(&mut self, page: Page) {
         let first = std::mem::replace(&mut self.first_read, false);
+        if first {
+            let kind = match &page {
+                Ok(page) => ReplayKind::from_outcome(&page.outcome),
+                Err(_) => ReplayKind::LogError,
+            };
+            telemetry::replay(kind, "layer", &self.topic);
+        }
         match std::mem::replace(&mut self.step, Step::Done) {
             Step::Replay => match page {
                 Err(_) => self.discontinuity(GapReason::LogError, first),
@@ -525,6 +533,7 @@ impl Resume {
     fn write_page(&mut self, page: Arc<Replay>, mut index: usize) {
         let events = &page.events;
         let mut reached = false;
+        let replayed_before = self.replayed;
         while index < events.len() {
             let event = &events[index];
             match &self.step {
@@ -540,6 +549,7 @@ impl Resume {
             if self.out.len() >= PAGE_BYTES {
                 // The rest of the page after the connection took this frame.
                 self.page = Some((page, index));
+                telemetry::replayed(self.replayed - replayed_before);
                 return;
             }
             self.out.extend_from_slice(event.frame());
@@ -550,6 +560,7 @@ impl Resume {
             index += 1;
         }
         let rest = index < events.len();
+        telemetry::replayed(self.replayed - replayed_before);
         match self.step {
             Step::Replay => {
                 if rest || (page.has_more && self.replayed >= self.max_replay) {

@@ -10,7 +10,9 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::{ClientCursor, ResponseBody, ResponseFuture, SseLayer, layer::Config};
+use crate::{
+    ClientCursor, ResponseBody, ResponseFuture, SseLayer, layer::Config, telemetry::RequestInfo,
+};
 
 /// Middleware that gives `text/event-stream` responses headers, priming, heartbeats, a retry
 /// hint and graceful shutdown, and passes every other response through untouched.
@@ -89,7 +91,8 @@ where
             }
             _ => None,
         };
+        let info = RequestInfo::new(cursor != ClientCursor::Absent, req.uri().path());
         req.extensions_mut().insert(cursor);
-        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume)
+        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume, info)
     }
 }

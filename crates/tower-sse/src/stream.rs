@@ -16,6 +16,7 @@ use crate::{
     alarm::{Alarm, Alarms},
     layer::Config,
     replay::Resume,
+    telemetry::{CloseReason, RequestInfo, StreamTelemetry},
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -58,12 +59,19 @@ pin_project! {
         stashed: Option<Box<Frame<Bytes>>>,
         // The replay from the log and the join with the live body, until joined.
         resume: Option<Box<Resume>>,
+        telemetry: StreamTelemetry,
     }
 }
 
 impl<B> EventStream<B> {
-    pub(crate) fn new(inner: B, config: Arc<Config>, resume: Option<Box<Resume>>) -> Self {
+    pub(crate) fn new(
+        inner: B,
+        config: Arc<Config>,
+        resume: Option<Box<Resume>>,
+        info: RequestInfo,
+    ) -> Self {
         Self {
+            telemetry: StreamTelemetry::open(&config.telemetry, info),
             resume,
             inner,
             config,
@@ -83,6 +91,17 @@ impl<B> EventStream<B> {
 
 impl<B: Body<Data = Bytes>> EventStream<B> {
     pub(crate) fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let poll = self.as_mut().poll_phases(cx);
+        let this = self.project();
+        this.telemetry
+            .on_poll(&poll, this.tracker, *this.inner_done);
+        poll
+    }
+
+    fn poll_phases(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
@@ -92,10 +111,12 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 Phase::Priming => {
                     *this.alarms = Alarms::new(this.config);
                     *this.phase = if shutdown_triggered(this.config) {
+                        this.telemetry.ending(CloseReason::Shutdown);
                         Phase::Draining
                     } else {
                         Phase::Live
                     };
+                    this.telemetry.priming();
                     return Poll::Ready(Some(Ok(write(this.tracker, &this.config.priming_frame))));
                 }
                 Phase::Live | Phase::Draining => {}
@@ -117,6 +138,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 continue;
             }
             if *this.phase == Phase::Live && shutdown_triggered(this.config) {
+                this.telemetry.ending(CloseReason::Shutdown);
                 *this.phase = Phase::Draining;
             }
             if *this.phase == Phase::Draining && this.tracker.is_between_events() {
@@ -216,6 +238,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
             if let Some(data) = joined.finish() {
                 if let Some(alarms) = this.alarms.as_mut() {
                     if alarms.as_mut().on_frame() && *this.phase == Phase::Live {
+                        this.telemetry.ending(CloseReason::Lifetime);
                         *this.phase = Phase::Draining;
                     }
                 }
@@ -237,8 +260,12 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
             };
             match alarms.as_mut().poll_alarm(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Alarm::Shutdown | Alarm::LifetimeOver) => {
+                Poll::Ready(alarm @ (Alarm::Shutdown | Alarm::LifetimeOver)) => {
                     if *this.phase == Phase::Live {
+                        this.telemetry.ending(match alarm {
+                            Alarm::Shutdown => CloseReason::Shutdown,
+                            _ => CloseReason::Lifetime,
+                        });
                         *this.phase = Phase::Draining;
                     }
                 }
@@ -253,6 +280,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     // Mid-event a blank line would dispatch a half-built event: skip this
                     // beat (the timer is re-armed) and wait for the handler.
                     if this.tracker.is_between_events() {
+                        this.telemetry.heartbeat();
                         return Poll::Ready(Some(Ok(write(
                             this.tracker,
                             &this.config.heartbeat_frame,

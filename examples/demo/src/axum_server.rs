@@ -46,6 +46,20 @@ async fn plain() -> &'static str {
     "plain text, untouched by the layer\n"
 }
 
+async fn metrics() -> Response {
+    let body = crate::telemetry::render();
+    (
+        [(CONTENT_TYPE, crate::telemetry::METRICS_CONTENT_TYPE)],
+        body,
+    )
+        .into_response()
+}
+
+async fn dashboard_js() -> Response {
+    let script = crate::telemetry::DASHBOARD_JS;
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], script).into_response()
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
     hub: app::DemoHub,
@@ -58,6 +72,12 @@ pub(crate) async fn serve(
         .route("/events", get(events))
         .route("/publish", post(publish))
         .route("/plain", get(plain))
+        .route("/metrics", get(metrics))
+        .route("/dashboard.js", get(dashboard_js))
+        .route(
+            "/dashboard",
+            get(|| async { Html(crate::telemetry::DASHBOARD_HTML) }),
+        )
         .with_state(hub)
         .layer(layer);
     if let Some(acceptor) = tls {

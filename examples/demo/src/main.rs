@@ -22,7 +22,9 @@
 //! Routes: `GET /` a page that shows the stream; `GET /events` the stream of topic `demo`
 //! (resumes from `Last-Event-ID` or `?lastEventId=`); `POST /publish?event=TYPE` publishes
 //! its body as the data (200 `{"id":"..."}`, or 400 for a type with CR, LF or NUL or a body
-//! that is not UTF-8); `GET /plain` a `text/plain` response behind the same layer.
+//! that is not UTF-8); `GET /plain` a `text/plain` response behind the same layer;
+//! `GET /metrics` tower-sse's metrics in Prometheus text format (the page's dashboard reads
+//! them, with `GET /dashboard.js`). Logs go to stderr, at the level in `RUST_LOG` (`info`).
 //!
 //! ```sh
 //! curl -N localhost:3000/events
@@ -33,6 +35,7 @@ mod app;
 mod axum_server;
 mod options;
 mod poem_server;
+mod telemetry;
 mod tls;
 mod warp_server;
 
@@ -70,6 +73,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> Result<(), String> {
+    telemetry::install()?;
     let retention = Retention::default().max_events(options.log_capacity);
     let hub = match &options.log {
         LogChoice::Memory => app::DemoHub::Memory(Hub::with_log(

@@ -64,6 +64,25 @@ fn plain() -> &'static str {
     "plain text, untouched by the layer\n"
 }
 
+#[handler]
+fn metrics() -> Response {
+    Response::builder()
+        .content_type(crate::telemetry::METRICS_CONTENT_TYPE)
+        .body(crate::telemetry::render())
+}
+
+#[handler]
+fn dashboard() -> Html<&'static str> {
+    Html(crate::telemetry::DASHBOARD_HTML)
+}
+
+#[handler]
+fn dashboard_js() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .body(crate::telemetry::DASHBOARD_JS)
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
     hub: app::DemoHub,
@@ -76,6 +95,9 @@ pub(crate) async fn serve(
         .at("/events", get(events))
         .at("/publish", post(publish))
         .at("/plain", get(plain))
+        .at("/metrics", get(metrics))
+        .at("/dashboard.js", get(dashboard_js))
+        .at("/dashboard", get(dashboard))
         .data(hub)
         .with(Compression::new())
         .with(SseMiddleware::new(layer));

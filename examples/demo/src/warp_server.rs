@@ -33,6 +33,18 @@ pub(crate) async fn serve(
             }
         });
     let plain = warp::path!("plain").map(|| "plain text, untouched by the layer\n");
+    let metrics = warp::path!("metrics").map(|| {
+        let body = crate::telemetry::render();
+        warp::reply::with_header(body, "content-type", crate::telemetry::METRICS_CONTENT_TYPE)
+            .into_response()
+    });
+    let dashboard =
+        warp::path!("dashboard").map(|| warp::reply::html(crate::telemetry::DASHBOARD_HTML));
+    let dashboard_js = warp::path!("dashboard.js").map(|| {
+        let script = crate::telemetry::DASHBOARD_JS;
+        warp::reply::with_header(script, "content-type", "text/javascript; charset=utf-8")
+            .into_response()
+    });
     let raw_query = warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
@@ -55,7 +67,16 @@ pub(crate) async fn serve(
                 }
             }
         });
-    let routes = warp::get().and(index.or(events).or(plain)).or(publish);
+    let routes = warp::get()
+        .and(
+            index
+                .or(events)
+                .or(plain)
+                .or(metrics)
+                .or(dashboard)
+                .or(dashboard_js),
+        )
+        .or(publish);
     if let Some(acceptor) = tls {
         // The stack `tower_sse_warp::serve` builds, over TLS.
         let service = layer.layer(EventStreamService::new(warp::service(routes)));

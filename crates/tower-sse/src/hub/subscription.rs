@@ -16,7 +16,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tower_sse_core::{EventLog, LoggedEvent, ReplayOutcome};
 
 use super::{Inner, REPLAY_PAGE, REPLAY_PAGE_BYTES, TopicRef};
-use crate::GapReason;
+use crate::{
+    GapReason,
+    telemetry::{self, ReplayKind, SubscriberGauge},
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -97,6 +100,7 @@ impl Subscription {
             pending: VecDeque::new(),
             replay: None,
             outcome: None,
+            _gauge: SubscriberGauge::new(),
         };
         if let Some(cursor) = cursor {
             feed.last = None;
@@ -198,6 +202,8 @@ struct Feed<L: EventLog> {
     replay: Option<Replaying>,
     /// The subscribe's outcome, taken by [`Subscription::start`].
     outcome: Option<ReplayOutcome>,
+    /// In `sse_hub_subscribers` while the feed lives.
+    _gauge: SubscriberGauge,
 }
 
 impl<L: EventLog> Feed<L> {
@@ -221,7 +227,11 @@ impl<L: EventLog> Feed<L> {
                 }
                 // Lagged: the ring moved past this subscriber. Closed: the ring was replaced
                 // (a cancelled publish, or a live log that lost events).
-                Err(RecvError::Lagged(_) | RecvError::Closed) => self.catch_up(),
+                Err(RecvError::Lagged(missed)) => {
+                    telemetry::lagged(self.topic.name(), missed);
+                    self.catch_up();
+                }
+                Err(RecvError::Closed) => self.catch_up(),
             }
         }
     }
@@ -256,10 +266,12 @@ impl<L: EventLog> Feed<L> {
         let read = match kept {
             Some(page) => Ok(page),
             None => {
-                self.inner
-                    .log
-                    .read_after(self.topic.name(), Some(&replay.cursor), limit)
-                    .await
+                telemetry::timed_read(self.inner.log.read_after(
+                    self.topic.name(),
+                    Some(&replay.cursor),
+                    limit,
+                ))
+                .await
             }
         };
         let page = match read {
@@ -275,6 +287,7 @@ impl<L: EventLog> Feed<L> {
                 let on_subscribe = replay.first && replay.on_subscribe;
                 self.replay = None;
                 if on_subscribe {
+                    telemetry::replay(ReplayKind::LogError, "hub", self.topic.name());
                     let join = self.join_point();
                     self.signal(GapReason::LogError, join);
                     return Ok(());
@@ -285,6 +298,11 @@ impl<L: EventLog> Feed<L> {
         if replay.first {
             replay.first = false;
             if replay.on_subscribe {
+                telemetry::replay(
+                    ReplayKind::from_outcome(&page.outcome),
+                    "hub",
+                    self.topic.name(),
+                );
                 self.outcome = Some(page.outcome.clone());
             }
             let reason = match page.outcome {
@@ -318,6 +336,7 @@ impl<L: EventLog> Feed<L> {
             self.last = Some(id);
         }
         replay.budget = replay.budget.saturating_sub(count);
+        telemetry::replayed(count);
         if !page.has_more {
             // Caught up with the log: the ring carries everything after `last`.
             self.replay = None;
@@ -331,6 +350,7 @@ impl<L: EventLog> Feed<L> {
                 None => true,
             };
             if skipped {
+                telemetry::late_gap(self.topic.name(), GapReason::TooFarBehind);
                 self.signal(GapReason::TooFarBehind, join);
             }
         }

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tower_sse_core::{EventLog, LiveLog, LogTail, TailPosition};
 
 use super::{Inner, Topic, TopicRef, lock};
+use crate::telemetry::{self, LogOp};
 
 type LastIdFuture<'a, E> = Pin<Box<dyn Future<Output = Result<Option<Arc<str>>, E>> + Send + 'a>>;
 
@@ -68,7 +69,9 @@ impl<L: EventLog> TailMode<L> {
             .topic
             .followed
             .get_or_try_init(|| async {
-                let position = (self.last_id)(&inner.log, topic.name()).await?;
+                let position = (self.last_id)(&inner.log, topic.name()).await;
+                telemetry::log_outcome(LogOp::LastId, &position);
+                let position = position?;
                 topic.topic.state().restart_at(position.clone());
                 let start = {
                     let mut shared = lock(&self.shared);
@@ -130,8 +133,12 @@ async fn run<L: LiveLog>(hub: Weak<Inner<L>>) {
                 .collect()
         };
         // A store error (the server is away) is retried: the store reconnects, and the
-        // positions have not moved, so nothing it retained is lost.
-        let ready = match tail.wait_any(&positions, mode.rearm.notified()).await {
+        // positions have not moved, so nothing it retained is lost. The failure is counted
+        // and logged once per incident; the first wait that succeeds after it (the tail has
+        // reconnected) closes the incident.
+        let ready = tail.wait_any(&positions, mode.rearm.notified()).await;
+        telemetry::log_outcome(LogOp::Tail, &ready);
+        let ready = match ready {
             Ok(ready) => ready,
             Err(_) => {
                 drop(inner);
@@ -168,16 +175,16 @@ async fn deliver<L: LiveLog>(
         return Ok(());
     };
     let batch = inner.capacity.clamp(1, 1024);
-    let page = inner
-        .log
-        .read_after(name, position.as_deref(), batch)
-        .await?;
+    let page =
+        telemetry::timed_read(inner.log.read_after(name, position.as_deref(), batch)).await?;
     let new_position = if page.outcome.is_discontinuous() {
         // Retention dropped events after the position, or the log lost the topic (a restart
         // without persistence). Start again from the log's last id, and close the ring: every
         // subscriber catches up from the log after its own last event, where it meets the gap
         // and gets the gap signal.
-        let last = inner.log.last_id(name).await?;
+        let last = inner.log.last_id(name).await;
+        telemetry::log_outcome(LogOp::LastId, &last);
+        let last = last?;
         let Some(topic) = topic.upgrade() else {
             return Ok(());
         };
