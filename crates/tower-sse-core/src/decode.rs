@@ -3,25 +3,37 @@
 //! Implements the WHATWG HTML Living Standard,
 //! [Interpreting an event stream](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
 
-use std::{borrow::Cow, fmt, mem, time::Duration};
+mod shared_str;
 
-use bytes::{Buf, BytesMut};
+use std::{fmt, mem, time::Duration};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+pub use shared_str::SharedStr;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The smallest input buffer the decoder allocates: buffers are shared by the events sliced
+/// from them, so a stream fed in small chunks still fills a few kilobytes per allocation.
+const MIN_INPUT_BUFFER: usize = 8 * 1024;
 
 /// The default [`Decoder::max_event_size`]: 1 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
 
 /// A dispatched event, as a browser's `MessageEvent` would see it.
+///
+/// Its fields are [`SharedStr`]s: slices of the decoder's input buffer, not copies (see
+/// [`SharedStr`] for what holding one keeps alive). They deref to `str` and compare with
+/// string literals and `String`s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MessageEvent {
     /// The event type: the last `event` field, or `message` when none or empty.
-    pub event_type: String,
+    pub event_type: SharedStr,
     /// The `data` lines joined by LF.
-    pub data: String,
+    pub data: SharedStr,
     /// The stream's last event id when the event was dispatched (ids carry over).
-    pub last_event_id: String,
+    pub last_event_id: SharedStr,
 }
 
 /// What the decoder reports, in stream order.
@@ -75,6 +87,10 @@ impl std::error::Error for DecodeError {}
 /// [`DecodeError::EventTooLarge`] and skipped up to the next blank line; decoding goes on
 /// after it. Comment lines are skipped as they stream by and never count.
 ///
+/// Each byte is looked at once, and nothing is copied per line: the fields of an event are
+/// slices of the input buffer (see [`SharedStr`]), checked as UTF-8 once, when the event is
+/// dispatched; only the lines of a multi-line `data` field are joined into a new buffer.
+///
 /// # Example
 ///
 /// ```
@@ -104,17 +120,51 @@ pub struct Decoder {
     in_comment: bool,
     /// Discarding an oversized event up to the next blank line.
     skipping: Option<Skip>,
-    data: String,
-    event_type: String,
-    id_buffer: String,
-    last_event_id: String,
+    /// The event being read.
+    event: Fields,
+    /// The lines of a multi-line `data` field, joined by LF; reused from event to event.
+    joined: BytesMut,
+    last_event_id: SharedStr,
     retry: Option<Duration>,
+}
+
+/// The fields of the event being read, as raw slices of the input (UTF-8 is checked once,
+/// at dispatch).
+#[derive(Debug, Default)]
+struct Fields {
+    data: Data,
+    /// The WHATWG data buffer's length: each data line and its LF.
+    data_len: usize,
+    event_type: Option<Bytes>,
+    /// An `id` field of this event: the last event id once the event ends.
+    id: Option<Bytes>,
+}
+
+#[derive(Debug, Default)]
+enum Data {
+    #[default]
+    None,
+    /// One data line: a slice of the input, no copy.
+    Line(Bytes),
+    /// Two or more: in `Decoder::joined`.
+    Joined,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Skip {
     AtLineStart,
     MidLine,
+}
+
+/// What a line is, read from its field name.
+enum Line {
+    Blank,
+    Comment,
+    Data,
+    Event,
+    Id,
+    Retry,
+    Ignored,
 }
 
 impl Default for Decoder {
@@ -136,10 +186,9 @@ impl Decoder {
             pending_cr: false,
             in_comment: false,
             skipping: None,
-            data: String::new(),
-            event_type: String::new(),
-            id_buffer: String::new(),
-            last_event_id: String::new(),
+            event: Fields::default(),
+            joined: BytesMut::new(),
+            last_event_id: SharedStr::new(),
             retry: None,
         }
     }
@@ -163,9 +212,8 @@ impl Decoder {
     /// Presets the last event id, as if an earlier stream had sent it in an `id` field: later
     /// events without an `id` carry it. For a client that resumes from a stored id.
     pub fn set_last_event_id(&mut self, id: &str) {
-        self.last_event_id.clear();
-        self.last_event_id.push_str(id);
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.last_event_id = SharedStr::from(id);
+        self.event.id = None;
     }
 
     /// The stream's last event id string: set each time an event block ends, even one with
@@ -181,6 +229,11 @@ impl Decoder {
 
     /// Appends the next bytes of the stream.
     pub fn feed(&mut self, chunk: &[u8]) {
+        if self.input.capacity() == 0 {
+            // Empty and full (or never used): start a fresh buffer rather than grow one that
+            // dispatched events may still share.
+            self.input = BytesMut::with_capacity(chunk.len().max(MIN_INPUT_BUFFER));
+        }
         self.input.extend_from_slice(chunk);
     }
 
@@ -194,9 +247,8 @@ impl Decoder {
         self.pending_cr = false;
         self.in_comment = false;
         self.skipping = None;
-        self.data.clear();
-        self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.event = Fields::default();
+        self.joined.clear();
     }
 
     /// Decodes the next event or `retry` update from the bytes fed so far.
@@ -243,27 +295,10 @@ impl Decoder {
             }
             let found = memchr::memchr2(b'\n', b'\r', &self.input[self.scanned..]);
             let Some(end) = found.map(|i| i + self.scanned) else {
-                self.scanned = self.input.len();
-                let comment = self.input.first() == Some(&b':');
-                if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
-                    self.input.clear();
-                    self.scanned = 0;
-                    self.in_comment = true;
-                    return Ok(None);
-                }
-                if !comment && self.buffered() + self.input.len() > self.max_event_size {
-                    self.input.clear();
-                    self.scanned = 0;
-                    return Err(self.oversized(Skip::MidLine));
-                }
-                return Ok(None);
+                return self.partial_line();
             };
             self.scanned = 0;
-            // The line is read in place (no `split_to`: no refcounted handle per line).
-            let input = mem::take(&mut self.input);
-            let item = self.process_line(&input[..end]);
-            self.input = input;
-            self.input.advance(end);
+            let item = self.process_line(end);
             self.consume_line_end();
             if let Some(item) = item {
                 return Ok(Some(item));
@@ -274,14 +309,39 @@ impl Decoder {
         }
     }
 
+    /// The input holds part of a line: wait for the rest, unless it is a comment to drop as
+    /// it streams by or it already makes the event too large.
+    fn partial_line(&mut self) -> Result<Option<Decoded>, DecodeError> {
+        self.scanned = self.input.len();
+        let comment = self.input.first() == Some(&b':');
+        if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
+            self.input.clear();
+            self.scanned = 0;
+            self.in_comment = true;
+            return Ok(None);
+        }
+        if !comment && self.buffered() + self.input.len() > self.max_event_size {
+            self.input.clear();
+            self.scanned = 0;
+            return Err(self.oversized(Skip::MidLine));
+        }
+        Ok(None)
+    }
+
+    /// The size of the event being read, as the WHATWG buffers would hold it (the id buffer
+    /// holds the last event id until an `id` field replaces it).
     fn buffered(&self) -> usize {
-        self.data.len() + self.event_type.len() + self.id_buffer.len()
+        let id = match &self.event.id {
+            Some(id) => id.len(),
+            None => self.last_event_id.len(),
+        };
+        self.event.data_len + self.event.event_type.as_ref().map_or(0, Bytes::len) + id
     }
 
     fn oversized(&mut self, skip: Skip) -> DecodeError {
-        self.data.clear();
-        self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.event = Fields::default();
+        // Release a large joined buffer rather than keep it for the next event.
+        self.joined = BytesMut::new();
         self.skipping = Some(skip);
         DecodeError::EventTooLarge {
             limit: self.max_event_size,
@@ -337,69 +397,120 @@ impl Decoder {
         }
     }
 
-    fn process_line(&mut self, line: &[u8]) -> Option<Decoded> {
-        let (name, value) = match memchr::memchr(b':', line) {
-            None if line.is_empty() => return self.dispatch(),
-            Some(0) if self.report_comments && line.len() <= self.max_event_size => {
-                return Some(Decoded::Comment(
-                    String::from_utf8_lossy(&line[1..]).into_owned(),
-                ));
+    /// Interprets the line at the front of the input, `end` bytes long, and consumes it (not
+    /// its line end).
+    fn process_line(&mut self, end: usize) -> Option<Decoded> {
+        let line = &self.input[..end];
+        // Most lines of a stream are data lines: recognise them without a search.
+        let (kind, mut value) = if line.starts_with(b"data:") {
+            (Line::Data, 5)
+        } else {
+            match memchr::memchr(b':', line) {
+                None if line.is_empty() => (Line::Blank, 0),
+                Some(0) => (Line::Comment, 1),
+                Some(colon) => (Line::of(&line[..colon]), colon + 1),
+                None => (Line::of(line), end),
             }
-            Some(0) => return None, // a comment
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
         };
-        match name {
-            b"event" => replace(&mut self.event_type, value),
-            b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
+        if !matches!(kind, Line::Comment) && line.get(value) == Some(&b' ') {
+            value += 1;
+        }
+        match kind {
+            Line::Blank => return self.dispatch(),
+            Line::Data => self.push_data(end, value),
+            Line::Event => self.event.event_type = Some(self.take_value(end, value)),
+            Line::Id if !line[value..].contains(&0) => {
+                self.event.id = Some(self.take_value(end, value));
             }
-            b"id" if !value.contains(&0) => replace(&mut self.id_buffer, value),
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                // Digits only, so the only failure is overflow: saturate.
-                let millis = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u64::MAX);
-                let retry = Duration::from_millis(millis);
-                self.retry = Some(retry);
-                return Some(Decoded::Retry(retry));
+            Line::Comment if self.report_comments && end <= self.max_event_size => {
+                let comment = String::from_utf8_lossy(&line[value..]).into_owned();
+                self.input.advance(end);
+                return Some(Decoded::Comment(comment));
             }
-            _ => {}
+            Line::Retry => {
+                let retry = parse_retry(&line[value..]);
+                self.input.advance(end);
+                if let Some(retry) = retry {
+                    self.retry = Some(retry);
+                    return Some(Decoded::Retry(retry));
+                }
+            }
+            Line::Id | Line::Comment | Line::Ignored => self.input.advance(end),
         }
         None
     }
 
+    /// Takes the value of the line at the front of the input (bytes `value..end`) as a slice
+    /// of the input buffer, and consumes the line.
+    fn take_value(&mut self, end: usize, value: usize) -> Bytes {
+        let mut line = self.input.split_to(end);
+        line.advance(value);
+        line.freeze()
+    }
+
+    fn push_data(&mut self, end: usize, value: usize) {
+        self.event.data_len += end - value + 1;
+        match &self.event.data {
+            Data::None => self.event.data = Data::Line(self.take_value(end, value)),
+            Data::Line(first) => {
+                self.joined.clear();
+                self.joined.extend_from_slice(first);
+                self.joined.put_u8(b'\n');
+                self.joined.extend_from_slice(&self.input[value..end]);
+                self.input.advance(end);
+                self.event.data = Data::Joined;
+            }
+            Data::Joined => {
+                self.joined.put_u8(b'\n');
+                self.joined.extend_from_slice(&self.input[value..end]);
+                self.input.advance(end);
+            }
+        }
+    }
+
     fn dispatch(&mut self) -> Option<Decoded> {
-        if self.last_event_id != self.id_buffer {
-            self.last_event_id.clone_from(&self.id_buffer);
+        let event = mem::take(&mut self.event);
+        if let Some(id) = event.id {
+            self.last_event_id = SharedStr::from_utf8_lossy(id);
         }
-        if self.data.is_empty() {
-            self.event_type.clear();
-            return None;
-        }
-        self.data.pop(); // the trailing LF
-        let event_type = if self.event_type.is_empty() {
-            String::from("message")
-        } else {
-            mem::take(&mut self.event_type)
+        let data = match event.data {
+            Data::None => return None,
+            Data::Line(line) => line,
+            Data::Joined => self.joined.split().freeze(),
+        };
+        let event_type = match event.event_type {
+            Some(event_type) if !event_type.is_empty() => SharedStr::from_utf8_lossy(event_type),
+            _ => SharedStr::from_static("message"),
         };
         Some(Decoded::Event(MessageEvent {
             event_type,
-            data: mem::take(&mut self.data),
+            data: SharedStr::from_utf8_lossy(data),
             last_event_id: self.last_event_id.clone(),
         }))
     }
 }
 
-fn replace(buffer: &mut String, value: &[u8]) {
-    buffer.clear();
-    match String::from_utf8_lossy(value) {
-        Cow::Borrowed(s) => buffer.push_str(s),
-        Cow::Owned(s) => *buffer = s,
+impl Line {
+    fn of(name: &[u8]) -> Self {
+        match name {
+            b"data" => Self::Data,
+            b"event" => Self::Event,
+            b"id" => Self::Id,
+            b"retry" => Self::Retry,
+            _ => Self::Ignored,
+        }
     }
+}
+
+/// A `retry` value: ASCII digits only, else ignored; too large a number saturates.
+fn parse_retry(value: &[u8]) -> Option<Duration> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let millis = value.iter().fold(0u64, |millis, digit| {
+        millis
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'))
+    });
+    Some(Duration::from_millis(millis))
 }
