@@ -106,6 +106,10 @@ impl std::error::Error for DecodeError {}
 /// ```
 #[derive(Debug)]
 pub struct Decoder {
+    /// Complete lines, frozen out of `input` and read from the front: the fields of an
+    /// event are slices of it. Empty, or ends with a line end.
+    lines: Bytes,
+    /// Bytes fed after the last line end in `lines`.
     input: BytesMut,
     /// How many bytes at the front of `input` are known to hold no line end: a long line
     /// fed in many chunks is searched once, never rescanned from its start.
@@ -178,6 +182,7 @@ impl Decoder {
     #[must_use]
     pub fn new() -> Self {
         Self {
+            lines: Bytes::new(),
             input: BytesMut::new(),
             scanned: 0,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -241,6 +246,7 @@ impl Decoder {
     /// The decoder is then at the start of a new stream; the last event id and reconnection
     /// time are kept, as they are across an `EventSource` reconnection.
     pub fn finish(&mut self) {
+        self.lines = Bytes::new();
         self.input.clear();
         self.scanned = 0;
         self.at_start = true;
@@ -262,6 +268,7 @@ impl Decoder {
     pub fn decode(&mut self) -> Result<Option<Decoded>, DecodeError> {
         loop {
             if self.at_start {
+                // Nothing is in `lines` yet: the stream's first bytes are in `input`.
                 let n = self.input.len().min(BOM.len());
                 if self.input[..n] != BOM[..n] {
                     self.at_start = false;
@@ -272,33 +279,31 @@ impl Decoder {
                     return Ok(None); // a possible BOM prefix: wait for more
                 }
             }
+            if !self.fill_lines() {
+                return self.partial_line();
+            }
             if self.pending_cr {
-                match self.input.first() {
-                    None => return Ok(None),
-                    Some(b'\n') => self.input.advance(1),
-                    Some(_) => {}
+                if self.lines[0] == b'\n' {
+                    self.lines.advance(1);
                 }
                 self.pending_cr = false;
+                continue;
             }
             if let Some(skip) = self.skipping {
-                if !self.skip_oversized(skip) {
-                    return Ok(None);
-                }
+                self.skip_oversized(skip);
                 continue;
             }
             if self.in_comment {
-                if !self.skip_line() {
-                    return Ok(None);
-                }
+                self.skip_line();
                 self.in_comment = false;
                 continue;
             }
-            let found = memchr::memchr2(b'\n', b'\r', &self.input[self.scanned..]);
-            let Some(end) = found.map(|i| i + self.scanned) else {
-                return self.partial_line();
+            let item = if matches!(self.lines[0], b'\n' | b'\r') {
+                self.dispatch()
+            } else {
+                let end = memchr::memchr2(b'\n', b'\r', &self.lines).unwrap_or(self.lines.len());
+                self.process_line(end)
             };
-            self.scanned = 0;
-            let item = self.process_line(end);
             self.consume_line_end();
             if let Some(item) = item {
                 return Ok(Some(item));
@@ -309,23 +314,53 @@ impl Decoder {
         }
     }
 
-    /// The input holds part of a line: wait for the rest, unless it is a comment to drop as
-    /// it streams by or it already makes the event too large.
+    /// Makes `lines` non-empty: freezes the complete lines of `input` (one reference count
+    /// per feed, not per line). False if `input` holds no line end.
+    fn fill_lines(&mut self) -> bool {
+        if !self.lines.is_empty() {
+            return true;
+        }
+        let Some(last) = memchr::memrchr2(b'\n', b'\r', &self.input[self.scanned..]) else {
+            self.scanned = self.input.len();
+            return false;
+        };
+        let end = self.scanned + last + 1;
+        self.scanned = 0;
+        self.lines = self.input.split_to(end).freeze();
+        true
+    }
+
+    /// `input` holds part of a line only: wait for the rest, unless it is a comment or part
+    /// of a skipped event, to drop as it streams by, or it already makes the event too large.
     fn partial_line(&mut self) -> Result<Option<Decoded>, DecodeError> {
-        self.scanned = self.input.len();
-        let comment = self.input.first() == Some(&b':');
+        if self.input.is_empty() {
+            return Ok(None);
+        }
+        // The first byte is not an LF (there is no line end): a pending CR ended its line.
+        self.pending_cr = false;
+        if self.in_comment || self.skipping.is_some() {
+            self.drop_input();
+            if self.skipping.is_some() {
+                self.skipping = Some(Skip::MidLine);
+            }
+            return Ok(None);
+        }
+        let comment = self.input[0] == b':';
         if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
-            self.input.clear();
-            self.scanned = 0;
+            self.drop_input();
             self.in_comment = true;
             return Ok(None);
         }
         if !comment && self.buffered() + self.input.len() > self.max_event_size {
-            self.input.clear();
-            self.scanned = 0;
+            self.drop_input();
             return Err(self.oversized(Skip::MidLine));
         }
         Ok(None)
+    }
+
+    fn drop_input(&mut self) {
+        self.input.clear();
+        self.scanned = 0;
     }
 
     /// The size of the event being read, as the WHATWG buffers would hold it (the id buffer
@@ -348,62 +383,46 @@ impl Decoder {
         }
     }
 
-    /// Consumes the CR, LF or CRLF at the front of the input.
+    /// Consumes the CR, LF or CRLF at the front of `lines`.
     fn consume_line_end(&mut self) {
-        let cr = self.input[0] == b'\r';
-        self.input.advance(1);
+        let cr = self.lines[0] == b'\r';
+        self.lines.advance(1);
         if cr {
-            match self.input.first() {
-                Some(b'\n') => self.input.advance(1),
+            match self.lines.first() {
+                Some(b'\n') => self.lines.advance(1),
                 Some(_) => {}
                 None => self.pending_cr = true,
             }
         }
     }
 
-    /// Discards up to and including the next line end; false if the input ran out first.
-    fn skip_line(&mut self) -> bool {
-        match memchr::memchr2(b'\n', b'\r', &self.input) {
-            Some(end) => {
-                self.input.advance(end);
-                self.consume_line_end();
-                true
-            }
-            None => {
-                self.input.clear();
-                false
-            }
+    /// Discards the line at the front of `lines`, line end included.
+    fn skip_line(&mut self) {
+        let end = memchr::memchr2(b'\n', b'\r', &self.lines).unwrap_or(self.lines.len());
+        self.lines.advance(end);
+        self.consume_line_end();
+    }
+
+    /// Discards a line of an oversized event; a blank line ends the skipping.
+    fn skip_oversized(&mut self, skip: Skip) {
+        if matches!(skip, Skip::AtLineStart) && matches!(self.lines[0], b'\n' | b'\r') {
+            self.consume_line_end();
+            self.skipping = None;
+        } else {
+            self.skip_line();
+            self.skipping = Some(Skip::AtLineStart);
         }
     }
 
-    /// Discards lines until a blank one; false if the input ran out first.
-    fn skip_oversized(&mut self, skip: Skip) -> bool {
-        match (skip, self.input.first()) {
-            (_, None) => false,
-            (Skip::AtLineStart, Some(b'\n' | b'\r')) => {
-                self.consume_line_end();
-                self.skipping = None;
-                true
-            }
-            _ => {
-                let done = self.skip_line();
-                self.skipping = Some(if done {
-                    Skip::AtLineStart
-                } else {
-                    Skip::MidLine
-                });
-                true
-            }
-        }
-    }
-
-    /// Interprets the line at the front of the input, `end` bytes long, and consumes it (not
+    /// Interprets the line at the front of `lines`, `end` bytes long, and consumes it (not
     /// its line end).
     fn process_line(&mut self, end: usize) -> Option<Decoded> {
-        let line = &self.input[..end];
+        let line = &self.lines[..end];
         // Most lines of a stream are data lines: recognise them without a search.
         let (kind, mut value) = if line.starts_with(b"data:") {
             (Line::Data, 5)
+        } else if line.starts_with(b"id:") {
+            (Line::Id, 3)
         } else {
             match memchr::memchr(b':', line) {
                 None if line.is_empty() => (Line::Blank, 0),
@@ -424,28 +443,28 @@ impl Decoder {
             }
             Line::Comment if self.report_comments && end <= self.max_event_size => {
                 let comment = String::from_utf8_lossy(&line[value..]).into_owned();
-                self.input.advance(end);
+                self.lines.advance(end);
                 return Some(Decoded::Comment(comment));
             }
             Line::Retry => {
                 let retry = parse_retry(&line[value..]);
-                self.input.advance(end);
+                self.lines.advance(end);
                 if let Some(retry) = retry {
                     self.retry = Some(retry);
                     return Some(Decoded::Retry(retry));
                 }
             }
-            Line::Id | Line::Comment | Line::Ignored => self.input.advance(end),
+            Line::Id | Line::Comment | Line::Ignored => self.lines.advance(end),
         }
         None
     }
 
-    /// Takes the value of the line at the front of the input (bytes `value..end`) as a slice
-    /// of the input buffer, and consumes the line.
+    /// Takes bytes `value..end` of `lines` (the value of the line at its front) as a shared
+    /// slice, and consumes the line.
     fn take_value(&mut self, end: usize, value: usize) -> Bytes {
-        let mut line = self.input.split_to(end);
-        line.advance(value);
-        line.freeze()
+        let taken = self.lines.slice(value..end);
+        self.lines.advance(end);
+        taken
     }
 
     fn push_data(&mut self, end: usize, value: usize) {
@@ -456,29 +475,30 @@ impl Decoder {
                 self.joined.clear();
                 self.joined.extend_from_slice(first);
                 self.joined.put_u8(b'\n');
-                self.joined.extend_from_slice(&self.input[value..end]);
-                self.input.advance(end);
+                self.joined.extend_from_slice(&self.lines[value..end]);
+                self.lines.advance(end);
                 self.event.data = Data::Joined;
             }
             Data::Joined => {
                 self.joined.put_u8(b'\n');
-                self.joined.extend_from_slice(&self.input[value..end]);
-                self.input.advance(end);
+                self.joined.extend_from_slice(&self.lines[value..end]);
+                self.lines.advance(end);
             }
         }
     }
 
     fn dispatch(&mut self) -> Option<Decoded> {
-        let event = mem::take(&mut self.event);
-        if let Some(id) = event.id {
+        if let Some(id) = self.event.id.take() {
             self.last_event_id = SharedStr::from_utf8_lossy(id);
         }
-        let data = match event.data {
+        let event_type = self.event.event_type.take();
+        self.event.data_len = 0;
+        let data = match mem::take(&mut self.event.data) {
             Data::None => return None,
             Data::Line(line) => line,
             Data::Joined => self.joined.split().freeze(),
         };
-        let event_type = match event.event_type {
+        let event_type = match event_type {
             Some(event_type) if !event_type.is_empty() => SharedStr::from_utf8_lossy(event_type),
             _ => SharedStr::from_static("message"),
         };

@@ -66,14 +66,17 @@ impl SharedStr {
     /// Decodes `bytes` as UTF-8 with replacement, as the event-stream format requires: valid
     /// input is kept as it is (no copy), invalid sequences become U+FFFD in a new string.
     pub(crate) fn from_utf8_lossy(bytes: Bytes) -> Self {
-        // Cloning a `Bytes` is a reference count; it keeps the input for the rare lossy path
-        // without validating twice.
+        // Cloning a `Bytes` is a reference count: it keeps the input for the rare lossy path
+        // without checking it twice.
         match ByteString::try_from(bytes.clone()) {
             Ok(s) => Self(s),
-            Err(_) => Self(ByteString::from(
-                String::from_utf8_lossy(&bytes).into_owned(),
-            )),
+            Err(_) => Self::lossy(&bytes),
         }
+    }
+
+    #[cold]
+    fn lossy(bytes: &[u8]) -> Self {
+        Self(ByteString::from(String::from_utf8_lossy(bytes).into_owned()))
     }
 }
 
