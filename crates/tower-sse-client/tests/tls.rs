@@ -168,5 +168,8 @@ async fn the_default_roots_refuse_the_test_certificate() {
         source_error = e.source();
     }
     assert!(chain.contains("certificate"), "{chain}");
-    assert!(source.next().await.is_none(), "not retried with max_retries(0)");
+    assert!(
+        source.next().await.is_none(),
+        "not retried with max_retries(0)"
+    );
 }

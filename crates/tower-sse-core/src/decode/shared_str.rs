@@ -76,7 +76,9 @@ impl SharedStr {
 
     #[cold]
     fn lossy(bytes: &[u8]) -> Self {
-        Self(ByteString::from(String::from_utf8_lossy(bytes).into_owned()))
+        Self(ByteString::from(
+            String::from_utf8_lossy(bytes).into_owned(),
+        ))
     }
 }
 
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(String::from(s.clone()), "abc");
         assert_eq!(SharedStr::from(String::from("abc")), s);
         assert_eq!(SharedStr::from("abc"), s);
-        assert_eq!(SharedStr::try_from(Bytes::from_static(b"abc")), Ok(s.clone()));
+        assert_eq!(
+            SharedStr::try_from(Bytes::from_static(b"abc")),
+            Ok(s.clone())
+        );
         assert!(SharedStr::try_from(Bytes::from_static(b"\xFF")).is_err());
         let set: std::collections::HashSet<SharedStr> = [s].into_iter().collect();
         assert!(set.contains("abc"));
