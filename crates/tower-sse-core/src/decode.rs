@@ -462,9 +462,8 @@ impl Decoder {
     /// Takes bytes `value..end` of `lines` (the value of the line at its front) as a shared
     /// slice, and consumes the line.
     fn take_value(&mut self, end: usize, value: usize) -> Bytes {
-        let taken = self.lines.slice(value..end);
-        self.lines.advance(end);
-        taken
+        self.lines.advance(value);
+        self.lines.split_to(end - value)
     }
 
     fn push_data(&mut self, end: usize, value: usize) {
@@ -533,4 +532,56 @@ fn parse_retry(value: &[u8]) -> Option<Duration> {
             .saturating_add(u64::from(digit - b'0'))
     });
     Some(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(decoder: &mut Decoder) -> Vec<MessageEvent> {
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode().unwrap() {
+            if let Decoded::Event(event) = item {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn single_line_fields_are_slices_of_one_input_buffer() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"id: 1\nevent: a\ndata: first\n\nid: 2\ndata: second\n\n");
+        let got = events(&mut decoder);
+        assert_eq!(got.len(), 2);
+        let base = got[0].data.as_ptr() as usize;
+        for field in [&got[0].last_event_id, &got[0].event_type, &got[1].data] {
+            let offset = (field.as_ptr() as usize).wrapping_sub(base);
+            // within the 50 bytes fed, on either side of the first data field
+            assert!(
+                offset < 64 || offset.wrapping_neg() < 64,
+                "{field:?} copied"
+            );
+        }
+        assert_eq!(got[1].event_type, "message");
+    }
+
+    #[test]
+    fn multi_line_data_is_joined_and_the_buffer_reused() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"data: a\ndata: b\n\ndata: c\ndata:\ndata: d\n\n");
+        let got = events(&mut decoder);
+        let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["a\nb", "c\n\nd"]);
+    }
+
+    #[test]
+    fn a_field_split_across_feeds_is_whole() {
+        let mut decoder = Decoder::new();
+        for piece in [&b"id: 4"[..], b"2\nda", b"ta: he", b"llo\r", b"\n\r\n"] {
+            decoder.feed(piece);
+        }
+        let got = events(&mut decoder);
+        assert_eq!((&*got[0].last_event_id, &*got[0].data), ("42", "hello"));
+    }
 }
