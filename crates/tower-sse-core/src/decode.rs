@@ -89,7 +89,9 @@ impl std::error::Error for DecodeError {}
 ///
 /// Each byte is looked at once, and nothing is copied per line: the fields of an event are
 /// slices of the input buffer (see [`SharedStr`]), checked as UTF-8 once, when the event is
-/// dispatched; only the lines of a multi-line `data` field are joined into a new buffer.
+/// dispatched; only the lines of a multi-line `data` field are joined into a new buffer. A
+/// slice keeps its input buffer (a few KiB of the stream, at least 8 KiB allocated at a time)
+/// alive while the event, or the decoder's last event id, holds it.
 ///
 /// # Example
 ///
