@@ -2,6 +2,10 @@
 //! `BodyEvents`) beside `eventsource-stream`, on small events and on one 8 MiB line fed in
 //! 1,024 chunks; and whole streams over loopback, `tower-sse-client` beside
 //! `reqwest-eventsource`.
+//!
+//! The small-events group runs twice: in wall time, and in the thread's CPU time
+//! (`client_decode_small_events_cpu`), which leaves out the time the bench waits for a core
+//! while other builds share the machine.
 
 use std::{
     hint::black_box,
@@ -11,7 +15,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    Criterion, Throughput, criterion_group, criterion_main,
+    measurement::{Measurement, ValueFormatter, WallTime},
+};
 use futures_util::{Stream, StreamExt, stream};
 use http_body_util::StreamBody;
 use tokio::io::AsyncWriteExt;
@@ -90,12 +97,18 @@ fn eventsource_stream(chunks: &[Bytes]) -> usize {
     drain(s.eventsource())
 }
 
-fn decode(c: &mut Criterion) {
+/// The small events as a network would deliver them: 16 KiB reads.
+fn small_event_chunks() -> (Vec<Bytes>, usize, u64) {
     let wire = small_events();
     let events = count_events(&wire);
-    let chunks: Vec<Bytes> = wire.chunks(16 * 1024).map(Bytes::copy_from_slice).collect();
-    let mut group = c.benchmark_group("client_decode_small_events");
-    group.throughput(Throughput::Bytes(wire.len() as u64));
+    let chunks = wire.chunks(16 * 1024).map(Bytes::copy_from_slice).collect();
+    (chunks, events, wire.len() as u64)
+}
+
+fn decode_small_events<M: Measurement>(c: &mut Criterion<M>, name: &str) {
+    let (chunks, events, bytes) = small_event_chunks();
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(bytes));
     group.bench_function("tower-sse-core Decoder", |b| {
         b.iter(|| assert_eq!(decoder(&chunks, 1 << 20), events));
     });
@@ -106,6 +119,55 @@ fn decode(c: &mut Criterion) {
         b.iter(|| assert_eq!(eventsource_stream(&chunks), events));
     });
     group.finish();
+}
+
+/// The CPU time of the bench's thread (Linux `CLOCK_THREAD_CPUTIME_ID`).
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, like wall time: the same units and throughput.
+        static WALL_TIME: WallTime = WallTime;
+        WALL_TIME.formatter()
+    }
+}
+
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` only writes the `timespec` it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+fn decode_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    decode_small_events(c, "client_decode_small_events_cpu");
+}
+
+fn decode(c: &mut Criterion) {
+    decode_small_events(c, "client_decode_small_events");
 
     // One 8 MiB single-line event in 1,024 chunks of 8 KiB.
     let mut line = b"data: ".to_vec();
@@ -197,4 +259,9 @@ fn loopback(c: &mut Criterion) {
 }
 
 criterion_group!(benches, decode, loopback);
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = decode_cpu
+}
+criterion_main!(benches, cpu);

@@ -19,8 +19,8 @@
 //!
 //! The stream is driven by its poller: no task is spawned for it. The default client
 //! (feature `client`, on by default) is hyper-util's, HTTP/1.1 and HTTP/2; the `rustls`
-//! feature adds `https://` (ring, webpki roots). Any other
-//! `tower::Service<http::Request<Full<Bytes>>>` works with [`Builder::build_with`].
+//! feature adds `https://` (ring, webpki roots, or a private CA with `Builder::tls_config`).
+//! Any other `tower::Service<http::Request<Full<Bytes>>>` works with [`Builder::build_with`].
 //!
 //! # Example
 //!

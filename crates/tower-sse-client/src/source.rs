@@ -79,6 +79,8 @@ pub struct Builder {
     comments: bool,
     #[cfg(feature = "client")]
     http2_only: bool,
+    #[cfg(feature = "rustls")]
+    tls: Option<rustls::ClientConfig>,
 }
 
 impl Builder {
@@ -96,6 +98,8 @@ impl Builder {
             comments: false,
             #[cfg(feature = "client")]
             http2_only: false,
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 
@@ -181,6 +185,32 @@ impl Builder {
         self
     }
 
+    /// The TLS configuration of the default client, in place of the webpki roots: a private
+    /// CA, client certificates, another crypto provider. Its ALPN protocols are replaced by
+    /// the client's (`h2` and `http/1.1`, or `h2` alone with
+    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge)).
+    ///
+    /// ```no_run
+    /// # fn ca() -> rustls::pki_types::CertificateDer<'static> { unimplemented!() }
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(ca())?;
+    /// let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let source = tower_sse_client::EventSource::builder("https://internal.test/events")
+    ///     .tls_config(config)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Builds the stream over the default client: hyper-util's, HTTP/1.1 and HTTP/2, with
     /// TLS when the `rustls` feature is on. Nothing is sent until the stream is polled.
     ///
@@ -198,6 +228,9 @@ impl Builder {
                 ));
             }
         }
+        #[cfg(feature = "rustls")]
+        let client = crate::client::default_client(self.http2_only, self.tls.clone());
+        #[cfg(not(feature = "rustls"))]
         let client = crate::client::default_client(self.http2_only);
         self.build_with(client)
     }

@@ -3,25 +3,37 @@
 //! Implements the WHATWG HTML Living Standard,
 //! [Interpreting an event stream](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
 
-use std::{borrow::Cow, fmt, mem, time::Duration};
+mod shared_str;
 
-use bytes::{Buf, BytesMut};
+use std::{fmt, mem, time::Duration};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+pub use shared_str::SharedStr;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The smallest input buffer the decoder allocates: buffers are shared by the events sliced
+/// from them, so a stream fed in small chunks still fills a few kilobytes per allocation.
+const MIN_INPUT_BUFFER: usize = 8 * 1024;
 
 /// The default [`Decoder::max_event_size`]: 1 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
 
 /// A dispatched event, as a browser's `MessageEvent` would see it.
+///
+/// Its fields are [`SharedStr`]s: slices of the decoder's input buffer, not copies (see
+/// [`SharedStr`] for what holding one keeps alive). They deref to `str` and compare with
+/// string literals and `String`s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MessageEvent {
     /// The event type: the last `event` field, or `message` when none or empty.
-    pub event_type: String,
+    pub event_type: SharedStr,
     /// The `data` lines joined by LF.
-    pub data: String,
+    pub data: SharedStr,
     /// The stream's last event id when the event was dispatched (ids carry over).
-    pub last_event_id: String,
+    pub last_event_id: SharedStr,
 }
 
 /// What the decoder reports, in stream order.
@@ -75,6 +87,12 @@ impl std::error::Error for DecodeError {}
 /// [`DecodeError::EventTooLarge`] and skipped up to the next blank line; decoding goes on
 /// after it. Comment lines are skipped as they stream by and never count.
 ///
+/// Each byte is looked at once, and nothing is copied per line: the fields of an event are
+/// slices of the input buffer (see [`SharedStr`]), checked as UTF-8 once, when the event is
+/// dispatched; only the lines of a multi-line `data` field are joined into a new buffer. A
+/// slice keeps its input buffer (a few KiB of the stream, at least 8 KiB allocated at a time)
+/// alive while the event, or the decoder's last event id, holds it.
+///
 /// # Example
 ///
 /// ```
@@ -90,6 +108,10 @@ impl std::error::Error for DecodeError {}
 /// ```
 #[derive(Debug)]
 pub struct Decoder {
+    /// Complete lines, frozen out of `input` and read from the front: the fields of an
+    /// event are slices of it. Empty, or ends with a line end.
+    lines: Bytes,
+    /// Bytes fed after the last line end in `lines`.
     input: BytesMut,
     /// How many bytes at the front of `input` are known to hold no line end: a long line
     /// fed in many chunks is searched once, never rescanned from its start.
@@ -104,17 +126,51 @@ pub struct Decoder {
     in_comment: bool,
     /// Discarding an oversized event up to the next blank line.
     skipping: Option<Skip>,
-    data: String,
-    event_type: String,
-    id_buffer: String,
-    last_event_id: String,
+    /// The event being read.
+    event: Fields,
+    /// The lines of a multi-line `data` field, joined by LF; reused from event to event.
+    joined: BytesMut,
+    last_event_id: SharedStr,
     retry: Option<Duration>,
+}
+
+/// The fields of the event being read, as raw slices of the input (UTF-8 is checked once,
+/// at dispatch).
+#[derive(Debug, Default)]
+struct Fields {
+    data: Data,
+    /// The WHATWG data buffer's length: each data line and its LF.
+    data_len: usize,
+    event_type: Option<Bytes>,
+    /// An `id` field of this event: the last event id once the event ends.
+    id: Option<Bytes>,
+}
+
+#[derive(Debug, Default)]
+enum Data {
+    #[default]
+    None,
+    /// One data line: a slice of the input, no copy.
+    Line(Bytes),
+    /// Two or more: in `Decoder::joined`.
+    Joined,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Skip {
     AtLineStart,
     MidLine,
+}
+
+/// What a line is, read from its field name.
+enum Line {
+    Blank,
+    Comment,
+    Data,
+    Event,
+    Id,
+    Retry,
+    Ignored,
 }
 
 impl Default for Decoder {
@@ -128,6 +184,7 @@ impl Decoder {
     #[must_use]
     pub fn new() -> Self {
         Self {
+            lines: Bytes::new(),
             input: BytesMut::new(),
             scanned: 0,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -136,10 +193,9 @@ impl Decoder {
             pending_cr: false,
             in_comment: false,
             skipping: None,
-            data: String::new(),
-            event_type: String::new(),
-            id_buffer: String::new(),
-            last_event_id: String::new(),
+            event: Fields::default(),
+            joined: BytesMut::new(),
+            last_event_id: SharedStr::new(),
             retry: None,
         }
     }
@@ -163,9 +219,8 @@ impl Decoder {
     /// Presets the last event id, as if an earlier stream had sent it in an `id` field: later
     /// events without an `id` carry it. For a client that resumes from a stored id.
     pub fn set_last_event_id(&mut self, id: &str) {
-        self.last_event_id.clear();
-        self.last_event_id.push_str(id);
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.last_event_id = SharedStr::from(id);
+        self.event.id = None;
     }
 
     /// The stream's last event id string: set each time an event block ends, even one with
@@ -181,6 +236,11 @@ impl Decoder {
 
     /// Appends the next bytes of the stream.
     pub fn feed(&mut self, chunk: &[u8]) {
+        if self.input.capacity() == 0 {
+            // Empty and full (or never used): start a fresh buffer rather than grow one that
+            // dispatched events may still share.
+            self.input = BytesMut::with_capacity(chunk.len().max(MIN_INPUT_BUFFER));
+        }
         self.input.extend_from_slice(chunk);
     }
 
@@ -188,15 +248,15 @@ impl Decoder {
     /// The decoder is then at the start of a new stream; the last event id and reconnection
     /// time are kept, as they are across an `EventSource` reconnection.
     pub fn finish(&mut self) {
+        self.lines = Bytes::new();
         self.input.clear();
         self.scanned = 0;
         self.at_start = true;
         self.pending_cr = false;
         self.in_comment = false;
         self.skipping = None;
-        self.data.clear();
-        self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.event = Fields::default();
+        self.joined.clear();
     }
 
     /// Decodes the next event or `retry` update from the bytes fed so far.
@@ -210,6 +270,7 @@ impl Decoder {
     pub fn decode(&mut self) -> Result<Option<Decoded>, DecodeError> {
         loop {
             if self.at_start {
+                // Nothing is in `lines` yet: the stream's first bytes are in `input`.
                 let n = self.input.len().min(BOM.len());
                 if self.input[..n] != BOM[..n] {
                     self.at_start = false;
@@ -220,50 +281,31 @@ impl Decoder {
                     return Ok(None); // a possible BOM prefix: wait for more
                 }
             }
+            if !self.fill_lines() {
+                return self.partial_line();
+            }
             if self.pending_cr {
-                match self.input.first() {
-                    None => return Ok(None),
-                    Some(b'\n') => self.input.advance(1),
-                    Some(_) => {}
+                if self.lines[0] == b'\n' {
+                    self.lines.advance(1);
                 }
                 self.pending_cr = false;
+                continue;
             }
             if let Some(skip) = self.skipping {
-                if !self.skip_oversized(skip) {
-                    return Ok(None);
-                }
+                self.skip_oversized(skip);
                 continue;
             }
             if self.in_comment {
-                if !self.skip_line() {
-                    return Ok(None);
-                }
+                self.skip_line();
                 self.in_comment = false;
                 continue;
             }
-            let found = memchr::memchr2(b'\n', b'\r', &self.input[self.scanned..]);
-            let Some(end) = found.map(|i| i + self.scanned) else {
-                self.scanned = self.input.len();
-                let comment = self.input.first() == Some(&b':');
-                if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
-                    self.input.clear();
-                    self.scanned = 0;
-                    self.in_comment = true;
-                    return Ok(None);
-                }
-                if !comment && self.buffered() + self.input.len() > self.max_event_size {
-                    self.input.clear();
-                    self.scanned = 0;
-                    return Err(self.oversized(Skip::MidLine));
-                }
-                return Ok(None);
+            let item = if matches!(self.lines[0], b'\n' | b'\r') {
+                self.dispatch()
+            } else {
+                let end = memchr::memchr2(b'\n', b'\r', &self.lines).unwrap_or(self.lines.len());
+                self.process_line(end)
             };
-            self.scanned = 0;
-            // The line is read in place (no `split_to`: no refcounted handle per line).
-            let input = mem::take(&mut self.input);
-            let item = self.process_line(&input[..end]);
-            self.input = input;
-            self.input.advance(end);
             self.consume_line_end();
             if let Some(item) = item {
                 return Ok(Some(item));
@@ -274,132 +316,274 @@ impl Decoder {
         }
     }
 
+    /// Makes `lines` non-empty: freezes the complete lines of `input` (one reference count
+    /// per feed, not per line). False if `input` holds no line end.
+    fn fill_lines(&mut self) -> bool {
+        if !self.lines.is_empty() {
+            return true;
+        }
+        let Some(last) = memchr::memrchr2(b'\n', b'\r', &self.input[self.scanned..]) else {
+            self.scanned = self.input.len();
+            return false;
+        };
+        let end = self.scanned + last + 1;
+        self.scanned = 0;
+        self.lines = self.input.split_to(end).freeze();
+        true
+    }
+
+    /// `input` holds part of a line only: wait for the rest, unless it is a comment or part
+    /// of a skipped event, to drop as it streams by, or it already makes the event too large.
+    fn partial_line(&mut self) -> Result<Option<Decoded>, DecodeError> {
+        if self.input.is_empty() {
+            return Ok(None);
+        }
+        // The first byte is not an LF (there is no line end): a pending CR ended its line.
+        self.pending_cr = false;
+        if self.in_comment || self.skipping.is_some() {
+            self.drop_input();
+            if self.skipping.is_some() {
+                self.skipping = Some(Skip::MidLine);
+            }
+            return Ok(None);
+        }
+        let comment = self.input[0] == b':';
+        if comment && (!self.report_comments || self.input.len() > self.max_event_size) {
+            self.drop_input();
+            self.in_comment = true;
+            return Ok(None);
+        }
+        if !comment && self.buffered() + self.input.len() > self.max_event_size {
+            self.drop_input();
+            return Err(self.oversized(Skip::MidLine));
+        }
+        Ok(None)
+    }
+
+    fn drop_input(&mut self) {
+        self.input.clear();
+        self.scanned = 0;
+    }
+
+    /// The size of the event being read, as the WHATWG buffers would hold it (the id buffer
+    /// holds the last event id until an `id` field replaces it).
     fn buffered(&self) -> usize {
-        self.data.len() + self.event_type.len() + self.id_buffer.len()
+        let id = match &self.event.id {
+            Some(id) => id.len(),
+            None => self.last_event_id.len(),
+        };
+        self.event.data_len + self.event.event_type.as_ref().map_or(0, Bytes::len) + id
     }
 
     fn oversized(&mut self, skip: Skip) -> DecodeError {
-        self.data.clear();
-        self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.event = Fields::default();
+        // Release a large joined buffer rather than keep it for the next event.
+        self.joined = BytesMut::new();
         self.skipping = Some(skip);
         DecodeError::EventTooLarge {
             limit: self.max_event_size,
         }
     }
 
-    /// Consumes the CR, LF or CRLF at the front of the input.
+    /// Consumes the CR, LF or CRLF at the front of `lines`.
     fn consume_line_end(&mut self) {
-        let cr = self.input[0] == b'\r';
-        self.input.advance(1);
+        let cr = self.lines[0] == b'\r';
+        self.lines.advance(1);
         if cr {
-            match self.input.first() {
-                Some(b'\n') => self.input.advance(1),
+            match self.lines.first() {
+                Some(b'\n') => self.lines.advance(1),
                 Some(_) => {}
                 None => self.pending_cr = true,
             }
         }
     }
 
-    /// Discards up to and including the next line end; false if the input ran out first.
-    fn skip_line(&mut self) -> bool {
-        match memchr::memchr2(b'\n', b'\r', &self.input) {
-            Some(end) => {
-                self.input.advance(end);
-                self.consume_line_end();
-                true
-            }
-            None => {
-                self.input.clear();
-                false
-            }
+    /// Discards the line at the front of `lines`, line end included.
+    fn skip_line(&mut self) {
+        let end = memchr::memchr2(b'\n', b'\r', &self.lines).unwrap_or(self.lines.len());
+        self.lines.advance(end);
+        self.consume_line_end();
+    }
+
+    /// Discards a line of an oversized event; a blank line ends the skipping.
+    fn skip_oversized(&mut self, skip: Skip) {
+        if matches!(skip, Skip::AtLineStart) && matches!(self.lines[0], b'\n' | b'\r') {
+            self.consume_line_end();
+            self.skipping = None;
+        } else {
+            self.skip_line();
+            self.skipping = Some(Skip::AtLineStart);
         }
     }
 
-    /// Discards lines until a blank one; false if the input ran out first.
-    fn skip_oversized(&mut self, skip: Skip) -> bool {
-        match (skip, self.input.first()) {
-            (_, None) => false,
-            (Skip::AtLineStart, Some(b'\n' | b'\r')) => {
-                self.consume_line_end();
-                self.skipping = None;
-                true
+    /// Interprets the line at the front of `lines`, `end` bytes long, and consumes it (not
+    /// its line end).
+    fn process_line(&mut self, end: usize) -> Option<Decoded> {
+        let line = &self.lines[..end];
+        // Most lines of a stream are data lines: recognise them without a search.
+        let (kind, mut value) = if line.starts_with(b"data:") {
+            (Line::Data, 5)
+        } else if line.starts_with(b"id:") {
+            (Line::Id, 3)
+        } else {
+            match memchr::memchr(b':', line) {
+                None if line.is_empty() => (Line::Blank, 0),
+                Some(0) => (Line::Comment, 1),
+                Some(colon) => (Line::of(&line[..colon]), colon + 1),
+                None => (Line::of(line), end),
             }
-            _ => {
-                let done = self.skip_line();
-                self.skipping = Some(if done {
-                    Skip::AtLineStart
-                } else {
-                    Skip::MidLine
-                });
-                true
-            }
-        }
-    }
-
-    fn process_line(&mut self, line: &[u8]) -> Option<Decoded> {
-        let (name, value) = match memchr::memchr(b':', line) {
-            None if line.is_empty() => return self.dispatch(),
-            Some(0) if self.report_comments && line.len() <= self.max_event_size => {
-                return Some(Decoded::Comment(
-                    String::from_utf8_lossy(&line[1..]).into_owned(),
-                ));
-            }
-            Some(0) => return None, // a comment
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
         };
-        match name {
-            b"event" => replace(&mut self.event_type, value),
-            b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
+        if !matches!(kind, Line::Comment) && line.get(value) == Some(&b' ') {
+            value += 1;
+        }
+        match kind {
+            Line::Blank => return self.dispatch(),
+            Line::Data => self.push_data(end, value),
+            Line::Event => self.event.event_type = Some(self.take_value(end, value)),
+            Line::Id if !line[value..].contains(&0) => {
+                self.event.id = Some(self.take_value(end, value));
             }
-            b"id" if !value.contains(&0) => replace(&mut self.id_buffer, value),
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                // Digits only, so the only failure is overflow: saturate.
-                let millis = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u64::MAX);
-                let retry = Duration::from_millis(millis);
-                self.retry = Some(retry);
-                return Some(Decoded::Retry(retry));
+            Line::Comment if self.report_comments && end <= self.max_event_size => {
+                let comment = String::from_utf8_lossy(&line[value..]).into_owned();
+                self.lines.advance(end);
+                return Some(Decoded::Comment(comment));
             }
-            _ => {}
+            Line::Retry => {
+                let retry = parse_retry(&line[value..]);
+                self.lines.advance(end);
+                if let Some(retry) = retry {
+                    self.retry = Some(retry);
+                    return Some(Decoded::Retry(retry));
+                }
+            }
+            Line::Id | Line::Comment | Line::Ignored => self.lines.advance(end),
         }
         None
     }
 
+    /// Takes bytes `value..end` of `lines` (the value of the line at its front) as a shared
+    /// slice, and consumes the line.
+    fn take_value(&mut self, end: usize, value: usize) -> Bytes {
+        self.lines.advance(value);
+        self.lines.split_to(end - value)
+    }
+
+    fn push_data(&mut self, end: usize, value: usize) {
+        self.event.data_len += end - value + 1;
+        match &self.event.data {
+            Data::None => self.event.data = Data::Line(self.take_value(end, value)),
+            Data::Line(first) => {
+                self.joined.clear();
+                self.joined.extend_from_slice(first);
+                self.joined.put_u8(b'\n');
+                self.joined.extend_from_slice(&self.lines[value..end]);
+                self.lines.advance(end);
+                self.event.data = Data::Joined;
+            }
+            Data::Joined => {
+                self.joined.put_u8(b'\n');
+                self.joined.extend_from_slice(&self.lines[value..end]);
+                self.lines.advance(end);
+            }
+        }
+    }
+
     fn dispatch(&mut self) -> Option<Decoded> {
-        if self.last_event_id != self.id_buffer {
-            self.last_event_id.clone_from(&self.id_buffer);
+        if let Some(id) = self.event.id.take() {
+            self.last_event_id = SharedStr::from_utf8_lossy(id);
         }
-        if self.data.is_empty() {
-            self.event_type.clear();
-            return None;
-        }
-        self.data.pop(); // the trailing LF
-        let event_type = if self.event_type.is_empty() {
-            String::from("message")
-        } else {
-            mem::take(&mut self.event_type)
+        let event_type = self.event.event_type.take();
+        self.event.data_len = 0;
+        let data = match mem::take(&mut self.event.data) {
+            Data::None => return None,
+            Data::Line(line) => line,
+            Data::Joined => self.joined.split().freeze(),
+        };
+        let event_type = match event_type {
+            Some(event_type) if !event_type.is_empty() => SharedStr::from_utf8_lossy(event_type),
+            _ => SharedStr::from_static("message"),
         };
         Some(Decoded::Event(MessageEvent {
             event_type,
-            data: mem::take(&mut self.data),
+            data: SharedStr::from_utf8_lossy(data),
             last_event_id: self.last_event_id.clone(),
         }))
     }
 }
 
-fn replace(buffer: &mut String, value: &[u8]) {
-    buffer.clear();
-    match String::from_utf8_lossy(value) {
-        Cow::Borrowed(s) => buffer.push_str(s),
-        Cow::Owned(s) => *buffer = s,
+impl Line {
+    fn of(name: &[u8]) -> Self {
+        match name {
+            b"data" => Self::Data,
+            b"event" => Self::Event,
+            b"id" => Self::Id,
+            b"retry" => Self::Retry,
+            _ => Self::Ignored,
+        }
+    }
+}
+
+/// A `retry` value: ASCII digits only, else ignored; too large a number saturates.
+fn parse_retry(value: &[u8]) -> Option<Duration> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let millis = value.iter().fold(0u64, |millis, digit| {
+        millis
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'))
+    });
+    Some(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(decoder: &mut Decoder) -> Vec<MessageEvent> {
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode().unwrap() {
+            if let Decoded::Event(event) = item {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn single_line_fields_are_slices_of_one_input_buffer() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"id: 1\nevent: a\ndata: first\n\nid: 2\ndata: second\n\n");
+        let got = events(&mut decoder);
+        assert_eq!(got.len(), 2);
+        let base = got[0].data.as_ptr() as usize;
+        for field in [&got[0].last_event_id, &got[0].event_type, &got[1].data] {
+            let offset = (field.as_ptr() as usize).wrapping_sub(base);
+            // within the 50 bytes fed, on either side of the first data field
+            assert!(
+                offset < 64 || offset.wrapping_neg() < 64,
+                "{field:?} copied"
+            );
+        }
+        assert_eq!(got[1].event_type, "message");
+    }
+
+    #[test]
+    fn multi_line_data_is_joined_and_the_buffer_reused() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"data: a\ndata: b\n\ndata: c\ndata:\ndata: d\n\n");
+        let got = events(&mut decoder);
+        let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["a\nb", "c\n\nd"]);
+    }
+
+    #[test]
+    fn a_field_split_across_feeds_is_whole() {
+        let mut decoder = Decoder::new();
+        for piece in [&b"id: 4"[..], b"2\nda", b"ta: he", b"llo\r", b"\n\r\n"] {
+            decoder.feed(piece);
+        }
+        let got = events(&mut decoder);
+        assert_eq!((&*got[0].last_event_id, &*got[0].data), ("42", "hello"));
     }
 }

@@ -1,9 +1,9 @@
 //! Sans-IO building blocks for [Server-Sent Events].
 //!
 //! This crate does no I/O, and its logic reads time only through the [`Clock`] it is given
-//! (the default [`StdClock`] reads `Instant::now`); it depends on `bytes` and `memchr` only
-//! (plus `serde_json` behind the `json` feature). The `tower-sse` crate builds the tower layer on it;
-//! anyone who writes or reads event streams can use it directly.
+//! (the default [`StdClock`] reads `Instant::now`); it depends on `bytes`, `memchr` and
+//! `bytestring` only (plus `serde_json` behind the `json` feature). The `tower-sse` crate
+//! builds the tower layer on it; anyone who writes or reads event streams can use it directly.
 //!
 //! - [`Event`] and its encoder: fallible where the format demands it (CR, LF or NUL in an `id`
 //!   or `event` is an [`EventError`], never an injected line), spec-exact, and writing into
@@ -52,7 +52,7 @@ mod retention;
 
 pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
-pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
+pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent, SharedStr};
 pub use event::{
     Event, EventError, EventItem, Field, HEARTBEAT, HEARTBEAT_LINE, encode_comment,
     encode_comment_line, encode_retry,

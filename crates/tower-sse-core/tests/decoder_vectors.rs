@@ -41,9 +41,11 @@ fn run(chunks: &[&[u8]], max: Option<usize>) -> Outcome {
         decoder.feed(chunk);
         loop {
             match decoder.decode() {
-                Ok(Some(Decoded::Event(e))) => {
-                    items.push(Item::Event(e.event_type, e.data, e.last_event_id))
-                }
+                Ok(Some(Decoded::Event(e))) => items.push(Item::Event(
+                    e.event_type.into(),
+                    e.data.into(),
+                    e.last_event_id.into(),
+                )),
                 Ok(Some(Decoded::Retry(r))) => items.push(Item::Retry(r.as_millis() as u64)),
                 Ok(Some(other)) => panic!("unexpected {other:?}"),
                 Ok(None) => break,

@@ -59,7 +59,7 @@ fn data(replay: &Replay) -> Vec<String> {
             match decoder.decode() {
                 Ok(Some(Decoded::Event(message))) => {
                     assert_eq!(message.last_event_id, event.id());
-                    message.data
+                    message.data.into()
                 }
                 other => panic!("undecodable frame: {other:?}"),
             }

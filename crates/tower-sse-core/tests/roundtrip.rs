@@ -103,9 +103,9 @@ fn event_item(event_type: String, data: String, last_event_id: String) -> Decode
     let Ok(Some(Decoded::Event(mut event))) = decoder.decode() else {
         unreachable!()
     };
-    event.event_type = event_type;
-    event.data = data;
-    event.last_event_id = last_event_id;
+    event.event_type = event_type.into();
+    event.data = data.into();
+    event.last_event_id = last_event_id.into();
     Decoded::Event(event)
 }
 

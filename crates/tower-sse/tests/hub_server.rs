@@ -69,7 +69,7 @@ impl Client {
         loop {
             if let Some(item) = self.decoder.decode().unwrap() {
                 if let Decoded::Event(e) = item {
-                    return (e.event_type, e.data, e.last_event_id);
+                    return (e.event_type.into(), e.data.into(), e.last_event_id.into());
                 }
                 continue;
             }

@@ -273,7 +273,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await; // tokens go on meanwhile
 
         let mut decoder = Decoder::new();
-        let resume = get("/answers/1", ids.last().map(String::as_str));
+        let resume = get("/answers/1", ids.last().map(|id| id.as_str()));
         let mut body = send(addr, resume).await.into_body();
         loop {
             let event = next_event(&mut body, &mut decoder).await;

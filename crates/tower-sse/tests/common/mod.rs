@@ -174,7 +174,11 @@ pub fn decode(bytes: &[u8]) -> Vec<(String, String, String)> {
     let mut events = Vec::new();
     while let Some(decoded) = decoder.decode().unwrap() {
         if let Decoded::Event(event) = decoded {
-            events.push((event.event_type, event.data, event.last_event_id));
+            events.push((
+                event.event_type.into(),
+                event.data.into(),
+                event.last_event_id.into(),
+            ));
         }
     }
     events
