@@ -134,9 +134,9 @@ async fn layer_replay_keyed_by_header(framework: Framework) {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let event = stream.event().await.unwrap();
-        seen.push((event.data, event.last_event_id));
+        seen.push((String::from(event.data), String::from(event.last_event_id)));
     }
-    assert_eq!(seen, [("a2".into(), a2), ("a3".into(), a3.clone())]);
+    assert_eq!(seen, [("a2".to_owned(), a2), ("a3".to_owned(), a3.clone())]);
     // Live now: b's event is not for this stream, a's is.
     server.publish("b", "b3").await;
     let a4 = server.publish("a", "a4").await;
