@@ -40,6 +40,7 @@
 
 mod boundary;
 mod clock;
+mod cursor;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
@@ -49,9 +50,11 @@ mod live;
 mod memory;
 mod replay;
 mod retention;
+mod topic;
 
 pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
+pub use cursor::{DEFAULT_MAX_TOPICS_PER_STREAM, TopicSet, TopicSetError};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
 pub use event::{
     Event, EventError, EventItem, Field, HEARTBEAT, HEARTBEAT_LINE, encode_comment,
@@ -61,3 +64,4 @@ pub use live::{LiveLog, LogTail, TailPosition};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
 pub use replay::{DEFAULT_MAX_REPLAY, EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
 pub use retention::{DEFAULT_MAX_EVENTS, Retention};
+pub use topic::{DEFAULT_MAX_TOPIC_LEN, InvalidTopic, TopicName, TopicRules, default_topic_byte};
