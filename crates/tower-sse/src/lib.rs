@@ -48,7 +48,8 @@
 //!
 //! Every request's last event id (the `Last-Event-ID` header, or the `lastEventId` query
 //! parameter for clients that cannot set headers) is validated into a [`ClientCursor`] request
-//! extension: UTF-8, no NUL, CR or LF, at most 256 bytes; an invalid value is never echoed and
+//! extension: UTF-8, no NUL, CR or LF, at most 4096 bytes by default (room for the
+//! composite cursor of a 32-topic stream); an invalid value is never echoed and
 //! never an error. With [`replay`](SseLayer::replay), the layer resumes event streams itself:
 //! it reads what the client missed from the log (the topic is the request path, or
 //! [`stream_key`](SseLayer::stream_key)), sends it after the priming frame, then the handler's
@@ -149,6 +150,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alarm;
+mod auth;
 mod body;
 mod coalesce;
 mod future;
@@ -161,14 +163,15 @@ mod service;
 mod shutdown;
 mod stream;
 
+pub use auth::{Authorize, Authorizer};
 pub use body::ResponseBody;
 #[doc(hidden)]
 pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
 pub use hub::{
-    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription,
-    SubscriptionError,
+    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES,
+    Subscription, SubscriptionError,
 };
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
