@@ -73,6 +73,11 @@ impl Authorizer {
         self.0.authorize(request, topic).await
     }
 
+    /// Starts the hook; the answer does not borrow the request.
+    pub(crate) fn start(&self, request: &Parts, topic: &TopicName) -> BoxFuture {
+        self.0.authorize(request, topic)
+    }
+
     /// The first topic of `topics` that `request` may not read, if any; every topic is asked
     /// in order, until the first denial.
     pub async fn first_denied<'a>(

@@ -15,7 +15,12 @@ use http::{
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::{ClientCursor, ResponseBody, layer::Config, replay::Resume};
+use crate::{
+    ClientCursor, ResponseBody,
+    access::{self, Access},
+    layer::Config,
+    replay::Resume,
+};
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -37,6 +42,10 @@ pin_project! {
         // so that pass-through responses move as little as possible.
         resume: Option<Box<(String, ClientCursor)>>,
         replaying: Option<Box<(Response<B>, Box<Resume>)>>,
+        // The stream key's validity and the authorization hook's answer, and the event-stream
+        // response held while the hook answers.
+        access: Option<Access>,
+        held: Option<Box<Response<B>>>,
     }
 }
 
@@ -45,12 +54,15 @@ impl<F, B> ResponseFuture<F, B> {
         inner: F,
         config: Arc<Config>,
         resume: Option<Box<(String, ClientCursor)>>,
+        access: Option<Access>,
     ) -> Self {
         Self {
             inner,
             config: Some(config),
             resume,
             replaying: None,
+            access,
+            held: None,
         }
     }
 }
@@ -81,14 +93,41 @@ where
                 response.map(|body| ResponseBody::event_stream(body, config, Some(resume)))
             ));
         }
-        let mut response = ready!(this.inner.poll(cx))?;
+        let mut response = match this.held.take() {
+            Some(response) => *response,
+            None => {
+                let response = ready!(this.inner.poll(cx))?;
+                if !is_event_stream(response.headers()) {
+                    this.config.take();
+                    return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
+                }
+                response
+            }
+        };
+        // The gate: nothing of a refused stream is replayed or sent, its body is dropped.
+        match this.access.as_mut() {
+            Some(Access::Invalid(error)) => {
+                let error = *error;
+                this.config.take();
+                return Poll::Ready(Ok(access::invalid(error)));
+            }
+            Some(Access::Check(allowed)) => match allowed.as_mut().poll(cx) {
+                Poll::Pending => {
+                    *this.held = Some(Box::new(response));
+                    return Poll::Pending;
+                }
+                Poll::Ready(false) => {
+                    this.config.take();
+                    return Poll::Ready(Ok(access::forbidden()));
+                }
+                Poll::Ready(true) => *this.access = None,
+            },
+            None => {}
+        }
         let config = this
             .config
             .take()
             .expect("ResponseFuture polled after completion");
-        if !is_event_stream(response.headers()) {
-            return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
-        }
         prepare_headers(response.headers_mut(), &config);
         // The handler's live source is open (or will open when its body is polled): the
         // replay is read now, and joined to the live body without a gap whenever that starts.

@@ -149,6 +149,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod access;
 mod alarm;
 mod auth;
 mod body;
