@@ -159,6 +159,7 @@ mod gap;
 mod hub;
 mod last_event_id;
 mod layer;
+mod query;
 mod replay;
 mod service;
 mod shutdown;
@@ -178,6 +179,7 @@ pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
     LAST_EVENT_ID, ValidLastEventId,
 };
+pub use query::query_topics;
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
 pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
