@@ -7,6 +7,8 @@
 //! 3. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
 //! 4. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
 //!    figures go to BENCHMARKS.md.
+//! 5. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
+//!    servers on one `redis-server` serving one three-topic client (`topics.rs`).
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
 //! and passes the paths:
@@ -19,7 +21,7 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load
+//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load,topics
 //! E2E_FRAMEWORKS                demo frameworks (browser, node, nginx live) axum,warp,poem
 //! E2E_EVENTS                    events in the browser and Node runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
@@ -40,6 +42,7 @@ mod load;
 mod nginx;
 mod process;
 mod resume;
+mod topics;
 mod wire;
 
 use std::{
@@ -129,7 +132,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,nginx,node,load"),
+            only: list("E2E_ONLY", "browser,nginx,node,load,topics"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -302,6 +305,10 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
     if settings.runs("nginx") {
         println!("\n-- nginx: gzip, proxy buffering, proxy_read_timeout");
         outcomes.extend(nginx::nginx(tools, settings).await);
+    }
+    if settings.runs("topics") {
+        println!("\n-- topics: three topics on one stream, one cursor, two servers on Redis");
+        outcomes.extend(topics::topics(tools, settings).await);
     }
     if settings.runs("load") {
         println!(
