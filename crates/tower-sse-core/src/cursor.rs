@@ -63,6 +63,12 @@ pub enum TopicSetError {
         /// The limit.
         max: usize,
     },
+    /// More names than a request may send (duplicates included): a bound on the work one
+    /// request causes.
+    TooManyNames {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for TopicSetError {
@@ -70,6 +76,7 @@ impl fmt::Display for TopicSetError {
         match self {
             Self::Empty => f.write_str("no topic to subscribe to"),
             Self::TooMany { max } => write!(f, "more than {max} distinct topics"),
+            Self::TooManyNames { max } => write!(f, "more than {max} topic names"),
         }
     }
 }

@@ -49,7 +49,7 @@ use http::request::Parts;
 use tokio::sync::broadcast;
 use tower_sse_core::{
     DEFAULT_MAX_TOPICS_PER_STREAM, Event, EventLog, LiveLog, LoggedEvent, MemoryLog, TopicName,
-    TopicRules, TopicSet,
+    TopicRules, TopicSet, TopicSetError,
 };
 
 use subscription::Start;
@@ -498,19 +498,21 @@ impl<L: EventLog> Hub<L> {
     ///
     /// # Errors
     ///
-    /// [`HubError::InvalidTopic`] for the first invalid name, [`HubError::Topics`] for none or
-    /// too many.
+    /// [`HubError::InvalidTopic`] for the first invalid name, [`HubError::Topics`] for none,
+    /// more than `max_topics` distinct ones, or more than four times as many names
+    /// (duplicates included; at least 64 are always read).
     pub fn topic_set<'a>(
         &self,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<TopicSet, HubError<L::Error>> {
+        // Bounded work on hostile input, duplicates included.
+        let max_names = self.inner.max_topics.saturating_mul(4).max(64);
         let mut topics = Vec::new();
         for name in names {
-            topics.push(self.topic(name)?);
-            if topics.len() > self.inner.max_topics.saturating_mul(4).max(64) {
-                // Bounded work on hostile input, duplicates included.
-                break;
+            if topics.len() == max_names {
+                return Err(HubError::Topics(TopicSetError::TooManyNames { max: max_names }));
             }
+            topics.push(self.topic(name)?);
         }
         Ok(TopicSet::new(topics, self.inner.max_topics)?)
     }

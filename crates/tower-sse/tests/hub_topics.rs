@@ -149,6 +149,15 @@ async fn invalid_names_and_too_many_topics_are_refused_before_the_log() {
     // 32 distinct names, repeated, are fine.
     let repeated = names[..32].iter().chain(&names[..32]).map(String::as_str);
     hub.subscribe_topics(repeated, None).await.unwrap();
+    let flood = std::iter::repeat_n("same", 129);
+    let err = hub.subscribe_topics(flood, None).await.unwrap_err();
+    assert!(matches!(err, HubError::Topics(TopicSetError::TooManyNames { max: 128 })));
+    // A garbage cursor of the maximum length on a set: each topic says it cannot resume.
+    let garbage = format!("a m1.{}", "%zz,".repeat(1000));
+    let mut sub = hub.subscribe_topics(["a", "b"], Some(&garbage)).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(next(&mut sub).await.0, "sse-gap");
+    }
     let err = hub.subscribe_topics([], None).await.unwrap_err();
     assert!(matches!(err, HubError::Topics(TopicSetError::Empty)));
     assert_eq!(
