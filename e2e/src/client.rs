@@ -61,7 +61,11 @@ impl Publisher {
     }
 
     /// `POST /publish?QUERY` with `data`; the id the demo assigned.
-    pub(crate) async fn publish_query(&mut self, query: &str, data: &str) -> Result<String, String> {
+    pub(crate) async fn publish_query(
+        &mut self,
+        query: &str,
+        data: &str,
+    ) -> Result<String, String> {
         let request = || {
             Request::post(format!("/publish?{query}"))
                 .header("host", self.addr.to_string())

@@ -70,7 +70,10 @@ fn by_topic<'a>(
         if !data.starts_with(&format!("{label}:")) {
             mislabelled.push(format!("{data} labelled {label:?}"));
         }
-        topics.entry(label.to_owned()).or_default().push(data.to_owned());
+        topics
+            .entry(label.to_owned())
+            .or_default()
+            .push(data.to_owned());
     }
     (topics, mislabelled)
 }
@@ -173,7 +176,11 @@ async fn browser(tools: &Tools, settings: &Settings, framework: &str) -> Result<
     let strings = |key: &str| -> Vec<String> {
         report[key]
             .as_array()
-            .map(|a| a.iter().map(|v| v.as_str().unwrap_or("?").to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().unwrap_or("?").to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (data, ids, labels) = (strings("data"), strings("ids"), strings("topics"));
@@ -185,7 +192,12 @@ async fn browser(tools: &Tools, settings: &Settings, framework: &str) -> Result<
             report["denied"]
         ));
     }
-    let (got, mislabelled) = by_topic(labels.iter().map(String::as_str).zip(data.iter().map(String::as_str)));
+    let (got, mislabelled) = by_topic(
+        labels
+            .iter()
+            .map(String::as_str)
+            .zip(data.iter().map(String::as_str)),
+    );
     failures.extend(missing_or_extra(&got, rounds));
     failures.extend(mislabelled);
     let others = strings("others");
@@ -205,7 +217,11 @@ async fn browser(tools: &Tools, settings: &Settings, framework: &str) -> Result<
     }
     // The three-topic stream's requests, then the denied one.
     if log.streams.len() != cuts + 2 {
-        failures.push(format!("{} requests to /events, {} expected", log.streams.len(), cuts + 2));
+        failures.push(format!(
+            "{} requests to /events, {} expected",
+            log.streams.len(),
+            cuts + 2
+        ));
     }
     if let Some(first) = log.streams.first().and_then(|s| s.last_event_id.as_ref()) {
         failures.push(format!("the first request sent Last-Event-ID {first:?}"));
@@ -274,7 +290,12 @@ async fn two_servers_on_redis(tools: &Tools, settings: &Settings) -> Result<Stri
         "--appendonly",
         "no",
     ]);
-    let _redis = ChildGuard::spawn("redis-server", command, &tools.log_path("redis-topics"), false)?;
+    let _redis = ChildGuard::spawn(
+        "redis-server",
+        command,
+        &tools.log_path("redis-topics"),
+        false,
+    )?;
     let redis_addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_listening(redis_addr, Duration::from_secs(10)).await?;
     let url = format!("redis://127.0.0.1:{port}");
@@ -390,11 +411,14 @@ impl Stream {
                 Some(_) => continue,
                 None => {}
             }
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.open.response.body_mut().frame())
-                .await
-                .map_err(|_| "no event within 10 s".to_owned())?
-                .ok_or("the stream ended")?
-                .map_err(|e| e.to_string())?;
+            let frame = tokio::time::timeout(
+                Duration::from_secs(10),
+                self.open.response.body_mut().frame(),
+            )
+            .await
+            .map_err(|_| "no event within 10 s".to_owned())?
+            .ok_or("the stream ended")?
+            .map_err(|e| e.to_string())?;
             if let Ok(data) = frame.into_data() {
                 self.decoder.feed(&data);
             }

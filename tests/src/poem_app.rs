@@ -3,16 +3,15 @@
 
 use futures_util::TryStreamExt;
 use poem::{
-    Body, EndpointExt, IntoResponse, Response, Route, Server, get, handler,
+    Body, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     listener::{Acceptor, TcpAcceptor},
     middleware::Compression,
-    Request,
     web::Data,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sse_poem::{
-    Events, Hub, HubRejection, HubStream, LastEventId, ShutdownSignal, SseMiddleware,
-    query_topics, request_head,
+    Events, Hub, HubRejection, HubStream, LastEventId, ShutdownSignal, SseMiddleware, query_topics,
+    request_head,
 };
 
 #[handler]
@@ -20,7 +19,9 @@ async fn topics(hub: Data<&Hub>, last: LastEventId, req: &Request) -> poem::Resu
     let head = request_head(req);
     let topics = query_topics(req.uri().query(), "topic", crate::MAX_TOPIC_PARAMS);
     let topics = topics.iter().map(String::as_str);
-    let subscription = hub.subscribe_request(&head, topics, last.log_cursor()).await;
+    let subscription = hub
+        .subscribe_request(&head, topics, last.log_cursor())
+        .await;
     Ok(HubStream(subscription.map_err(HubRejection::from)?))
 }
 

@@ -17,7 +17,10 @@ pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -
                 async move {
                     let topics = query_topics(head.uri.query(), "topic", crate::MAX_TOPIC_PARAMS);
                     let topics = topics.iter().map(String::as_str);
-                    match hub.subscribe_request(&head, topics, cursor.log_cursor()).await {
+                    match hub
+                        .subscribe_request(&head, topics, cursor.log_cursor())
+                        .await
+                    {
                         Ok(subscription) => EventStream::from(subscription).into_response(),
                         Err(error) => HubRejection::from(error).into_response(),
                     }

@@ -34,7 +34,10 @@ async fn three_topics_resume_after_a_cut(framework: Framework) {
     let publisher = tokio::spawn(async move {
         for i in 0..PER_TOPIC {
             for topic in TOPICS {
-                let event = Event::new().event("n").unwrap().data(format!("{topic}:{i}"));
+                let event = Event::new()
+                    .event("n")
+                    .unwrap()
+                    .data(format!("{topic}:{i}"));
                 hub.publish(topic, &event).await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -65,7 +68,10 @@ async fn three_topics_resume_after_a_cut(framework: Framework) {
     let got = by_topic(&seen);
     for topic in TOPICS {
         let expected: Vec<String> = (0..PER_TOPIC).map(|i| format!("{topic}:{i}")).collect();
-        assert_eq!(got[topic], expected, "{topic}: no loss, no duplicate, in order");
+        assert_eq!(
+            got[topic], expected,
+            "{topic}: no loss, no duplicate, in order"
+        );
     }
     // Nothing more: no duplicate after the last one.
     let extra = tokio::time::timeout(Duration::from_millis(300), stream.event()).await;
@@ -79,7 +85,10 @@ async fn denied_topic_is_refused_and_never_sent(framework: Framework) {
         .publish("private/ops", &Event::new().data("secret-before"))
         .await
         .unwrap();
-    let public = hub.publish("news", &Event::new().data("news-0")).await.unwrap();
+    let public = hub
+        .publish("news", &Event::new().data("news-0"))
+        .await
+        .unwrap();
 
     let path = "/topics?topic=news&topic=private%2Fops";
     let wrong = format!("Bearer not-{TOKEN}");
@@ -116,19 +125,27 @@ async fn denied_topic_is_refused_and_never_sent(framework: Framework) {
     hub.publish("private/ops", &Event::new().data("secret-live"))
         .await
         .unwrap();
-    hub.publish("news", &Event::new().data("news-1")).await.unwrap();
+    hub.publish("news", &Event::new().data("news-1"))
+        .await
+        .unwrap();
     assert_eq!(stream.event().await.unwrap().data, "news-1");
 
     // With the token, the same two topics are served, private events included.
     let bearer = format!("Bearer {TOKEN}");
     let mut client = server.client().await;
-    let mut both = client.events(path, &[("authorization", bearer.as_str())]).await;
+    let mut both = client
+        .events(path, &[("authorization", bearer.as_str())])
+        .await;
     hub.publish("private/ops", &Event::new().data("secret-2"))
         .await
         .unwrap();
     let event = both.event().await.unwrap();
     assert_eq!(event.data, "secret-2");
-    assert!(event.last_event_id.starts_with("private/ops "), "{}", event.last_event_id);
+    assert!(
+        event.last_event_id.starts_with("private/ops "),
+        "{}",
+        event.last_event_id
+    );
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
     assert!(!raw.contains("secret"), "{raw}");
 }

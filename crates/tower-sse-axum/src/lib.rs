@@ -48,8 +48,8 @@
 
 mod events;
 mod extract;
-mod response;
 mod rejection;
+mod response;
 
 pub use events::Events;
 pub use extract::LastEventId;

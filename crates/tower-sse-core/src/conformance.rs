@@ -72,15 +72,24 @@ pub async fn head_is_where_a_reader_has_everything<L: EventLog>(log: &L) {
         "the head is the newest event"
     );
     let replay = read(log, "head", head.as_deref(), 10).await;
-    assert_eq!((replay.outcome, replay.events.len()), (ReplayOutcome::Resumed, 0));
+    assert_eq!(
+        (replay.outcome, replay.events.len()),
+        (ReplayOutcome::Resumed, 0)
+    );
     let later = append_n(log, "head", "f", 2).await;
     let replay = read(log, "head", head.as_deref(), 10).await;
-    assert_eq!(replay.events, later, "after the head: what was appended later");
+    assert_eq!(
+        replay.events, later,
+        "after the head: what was appended later"
+    );
     // An event published to an empty topic after its head was read is not lost either.
     let more = append_n(log, "head-empty", "g", 1).await;
     let replay = read(log, "head-empty", empty.as_deref(), 10).await;
     if empty.is_none() {
-        assert_eq!(replay.events, more, "from the start of a topic that was empty");
+        assert_eq!(
+            replay.events, more,
+            "from the start of a topic that was empty"
+        );
     }
 }
 

@@ -150,7 +150,13 @@ impl TopicSet {
         assert_eq!(positions.len(), self.names.len(), "one position per topic");
         let label = &self.names[topic];
         let mut out = String::with_capacity(
-            label.len() + 21 + positions.iter().flatten().map(|p| p.len() + 1).sum::<usize>(),
+            label.len()
+                + 21
+                + positions
+                    .iter()
+                    .flatten()
+                    .map(|p| p.len() + 1)
+                    .sum::<usize>(),
         );
         out.push_str(label);
         out.push(' ');
@@ -162,7 +168,8 @@ impl TopicSet {
             }
             if let Some(position) = position {
                 for &byte in position.as_bytes() {
-                    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b':')
+                    if byte.is_ascii_alphanumeric()
+                        || matches!(byte, b'-' | b'_' | b'.' | b'~' | b':')
                     {
                         out.push(char::from(byte));
                     } else {
@@ -255,11 +262,18 @@ mod tests {
     #[test]
     fn round_trip_with_odd_ids() {
         let s = set(&["x", "y", "z"]);
-        let positions = vec![Some(Arc::from("a,b %c\u{e9}")), None, Some(Arc::from("17-0"))];
+        let positions = vec![
+            Some(Arc::from("a,b %c\u{e9}")),
+            None,
+            Some(Arc::from("17-0")),
+        ];
         let id = s.encode_cursor(2, &positions);
         assert!(id.starts_with("z m1."), "{id}");
         assert!(!id.contains(['\r', '\n', '\0']));
-        assert!(id.bytes().all(|b| b.is_ascii_graphic() || b == b' '), "{id}");
+        assert!(
+            id.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+            "{id}"
+        );
         assert_eq!(s.parse_cursor(&id), Some(positions));
     }
 

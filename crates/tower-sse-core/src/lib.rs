@@ -15,6 +15,9 @@
 //!   log. `MemoryLog` reads time only through an injectable [`Clock`].
 //! - [`LiveLog`]: a log shared by several processes (Redis Streams), whose new events a server
 //!   awaits with a [`LogTail`] so that an event published anywhere reaches every subscriber.
+//! - [`TopicName`] and [`TopicRules`]: the one validation of topic names (they become store
+//!   keys); [`TopicSet`] and its composite cursor, one `Last-Event-ID` for a stream of several
+//!   topics.
 //!
 //! # Example
 //!
@@ -40,10 +43,10 @@
 
 mod boundary;
 mod clock;
-mod cursor;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+mod cursor;
 mod decode;
 mod event;
 mod live;

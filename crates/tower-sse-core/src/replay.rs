@@ -135,7 +135,10 @@ pub trait EventLog: Send + Sync + 'static {
     /// # Errors
     ///
     /// The store's error when the log could not be read.
-    fn head(&self, topic: &str) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
+    fn head(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
         async move {
             let mut cursor: Option<Arc<str>> = None;
             loop {
@@ -180,7 +183,10 @@ impl<L: EventLog> EventLog for Arc<L> {
         (**self).compare_ids(a, b)
     }
 
-    fn head(&self, topic: &str) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
+    fn head(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
         (**self).head(topic)
     }
 }

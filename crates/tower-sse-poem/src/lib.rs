@@ -64,8 +64,8 @@
 mod events;
 mod extract;
 mod middleware;
-mod response;
 mod rejection;
+mod response;
 
 pub use events::Events;
 pub use extract::LastEventId;

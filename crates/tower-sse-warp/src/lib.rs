@@ -50,9 +50,9 @@
 //! [warp]: https://docs.rs/warp/0.4
 
 mod filters;
+mod rejection;
 mod reply;
 mod serve;
-mod rejection;
 
 pub use filters::{client_cursor, last_event_id};
 pub use reply::{EventStream, EventStreamBody, EventStreamFuture, EventStreamService};

@@ -71,15 +71,17 @@ pub fn request_head() -> impl Filter<Extract = (Parts,), Error = Infallible> + C
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
-        .map(|method: Method, path: FullPath, query: Option<String>, headers: HeaderMap| {
-            let uri = match query {
-                Some(query) => format!("{}?{query}", path.as_str()),
-                None => path.as_str().to_owned(),
-            };
-            let mut head = http::Request::new(()).into_parts().0;
-            head.method = method;
-            head.uri = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
-            head.headers = headers;
-            head
-        })
+        .map(
+            |method: Method, path: FullPath, query: Option<String>, headers: HeaderMap| {
+                let uri = match query {
+                    Some(query) => format!("{}?{query}", path.as_str()),
+                    None => path.as_str().to_owned(),
+                };
+                let mut head = http::Request::new(()).into_parts().0;
+                head.method = method;
+                head.uri = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
+                head.headers = headers;
+                head
+            },
+        )
 }

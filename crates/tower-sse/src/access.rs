@@ -58,7 +58,10 @@ pub(crate) fn refusal<B>(status: StatusCode, message: String) -> Response<Respon
 
 /// The `400` for an invalid stream key (the message names the rule, not the key).
 pub(crate) fn invalid<B>(error: InvalidTopic) -> Response<ResponseBody<B>> {
-    refusal(StatusCode::BAD_REQUEST, format!("invalid stream topic: {error}\n"))
+    refusal(
+        StatusCode::BAD_REQUEST,
+        format!("invalid stream topic: {error}\n"),
+    )
 }
 
 /// The `403` for a denied stream.

@@ -97,7 +97,9 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
         match self.project().kind.project() {
             KindProj::PassThrough { body } => body.poll_frame(cx),
             KindProj::EventStream { stream } => stream.poll_frame(cx),
-            KindProj::Rejected { message } => Poll::Ready(message.take().map(|m| Ok(Frame::data(m)))),
+            KindProj::Rejected { message } => {
+                Poll::Ready(message.take().map(|m| Ok(Frame::data(m))))
+            }
         }
     }
 

@@ -510,7 +510,9 @@ impl<L: EventLog> Hub<L> {
         let mut topics = Vec::new();
         for name in names {
             if topics.len() == max_names {
-                return Err(HubError::Topics(TopicSetError::TooManyNames { max: max_names }));
+                return Err(HubError::Topics(TopicSetError::TooManyNames {
+                    max: max_names,
+                }));
             }
             topics.push(self.topic(name)?);
         }
@@ -556,7 +558,12 @@ impl<L: EventLog> Hub<L> {
         let topic = self.topic(topic)?;
         if self.inner.tail.is_some() {
             // The tail delivers it, here and on every other server.
-            return self.inner.log.append(&topic, event).await.map_err(HubError::Log);
+            return self
+                .inner
+                .log
+                .append(&topic, event)
+                .await
+                .map_err(HubError::Log);
         }
         let topic_ref = self.inner.acquire(&topic);
         let append = Append::start(&topic_ref);

@@ -64,6 +64,11 @@
 //! `Last-Event-ID` and then goes live with no gap and no duplicate; its [`Subscription`] is a
 //! response body the layer wraps like any other.
 //!
+//! One stream can carry up to 32 topics ([`Hub::subscribe_request`]), resumed together from
+//! one composite `Last-Event-ID`; topic names are validated everywhere
+//! ([`TopicRules`](tower_sse_core::TopicRules)), and an [`Authorizer`] decides which topics a
+//! request may read, in the hub and in the layer ([`SseLayer::authorize`]).
+//!
 //! Errors from the handler's body are passed on as they are; the server then drops the
 //! connection. When the client goes away, the server drops the body and with it the handler's
 //! body, the timer and the shutdown registration: nothing outlives the connection.
@@ -179,8 +184,8 @@ pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
     LAST_EVENT_ID, ValidLastEventId,
 };
-pub use query::query_topics;
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
+pub use query::query_topics;
 pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;

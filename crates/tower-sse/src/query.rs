@@ -34,16 +34,14 @@ fn decode(value: &str) -> String {
     while i < bytes.len() {
         let hex = |c: u8| (c as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -58,10 +56,19 @@ mod tests {
 
     #[test]
     fn decodes_and_bounds() {
-        assert_eq!(query_topics(Some("topic=a%2Fb&topic=&topic"), "topic", 9), ["a/b", "", ""]);
+        assert_eq!(
+            query_topics(Some("topic=a%2Fb&topic=&topic"), "topic", 9),
+            ["a/b", "", ""]
+        );
         assert_eq!(query_topics(Some("topic=%ff"), "topic", 9), ["\u{fffd}"]);
         assert_eq!(query_topics(Some("topic=a%2"), "topic", 9), ["a%2"]);
-        assert_eq!(query_topics(Some("topic=1&topic=2&topic=3"), "topic", 2), ["1", "2"]);
-        assert_eq!(query_topics(Some("topics=1"), "topic", 2), Vec::<String>::new());
+        assert_eq!(
+            query_topics(Some("topic=1&topic=2&topic=3"), "topic", 2),
+            ["1", "2"]
+        );
+        assert_eq!(
+            query_topics(Some("topics=1"), "topic", 2),
+            Vec::<String>::new()
+        );
     }
 }

@@ -96,6 +96,11 @@ where
             (None, None)
         };
         req.extensions_mut().insert(cursor);
-        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume, access)
+        ResponseFuture::new(
+            self.inner.call(req),
+            Arc::clone(&self.config),
+            resume,
+            access,
+        )
     }
 }

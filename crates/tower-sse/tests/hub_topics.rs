@@ -58,7 +58,9 @@ async fn one_cursor_resumes_three_topics_without_gap_or_duplicate() {
     let mut seen = Vec::new();
     for i in 0..4 {
         for topic in TOPICS {
-            hub.publish(topic, &data(&format!("{topic}-{i}"))).await.unwrap();
+            hub.publish(topic, &data(&format!("{topic}-{i}")))
+                .await
+                .unwrap();
         }
     }
     for _ in 0..7 {
@@ -70,12 +72,16 @@ async fn one_cursor_resumes_three_topics_without_gap_or_duplicate() {
     drop(sub);
     for i in 4..6 {
         for topic in TOPICS {
-            hub.publish(topic, &data(&format!("{topic}-{i}"))).await.unwrap();
+            hub.publish(topic, &data(&format!("{topic}-{i}")))
+                .await
+                .unwrap();
         }
     }
     let mut sub = hub.subscribe_topics(TOPICS, Some(&cursor)).await.unwrap();
     for topic in TOPICS {
-        hub.publish(topic, &data(&format!("{topic}-6"))).await.unwrap();
+        hub.publish(topic, &data(&format!("{topic}-6")))
+            .await
+            .unwrap();
     }
     while seen.len() < 21 {
         seen.push(next(&mut sub).await);
@@ -97,7 +103,10 @@ async fn a_topic_without_events_before_the_cut_loses_nothing() {
     drop(sub);
     // Published while the client is away, to a topic it never got an event of.
     hub.publish("b", &data("b1")).await.unwrap();
-    let mut sub = hub.subscribe_topics(["b", "a"], Some(&cursor)).await.unwrap();
+    let mut sub = hub
+        .subscribe_topics(["b", "a"], Some(&cursor))
+        .await
+        .unwrap();
     let (_, data, id) = next(&mut sub).await;
     assert_eq!(data, "b1");
     assert!(id.starts_with("b "), "{id}");
@@ -145,16 +154,25 @@ async fn invalid_names_and_too_many_topics_are_refused_before_the_log() {
         .subscribe_topics(names.iter().map(String::as_str), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, HubError::Topics(TopicSetError::TooMany { max: 32 })));
+    assert!(matches!(
+        err,
+        HubError::Topics(TopicSetError::TooMany { max: 32 })
+    ));
     // 32 distinct names, repeated, are fine.
     let repeated = names[..32].iter().chain(&names[..32]).map(String::as_str);
     hub.subscribe_topics(repeated, None).await.unwrap();
     let flood = std::iter::repeat_n("same", 129);
     let err = hub.subscribe_topics(flood, None).await.unwrap_err();
-    assert!(matches!(err, HubError::Topics(TopicSetError::TooManyNames { max: 128 })));
+    assert!(matches!(
+        err,
+        HubError::Topics(TopicSetError::TooManyNames { max: 128 })
+    ));
     // A garbage cursor of the maximum length on a set: each topic says it cannot resume.
     let garbage = format!("a m1.{}", "%zz,".repeat(1000));
-    let mut sub = hub.subscribe_topics(["a", "b"], Some(&garbage)).await.unwrap();
+    let mut sub = hub
+        .subscribe_topics(["a", "b"], Some(&garbage))
+        .await
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(next(&mut sub).await.0, "sse-gap");
     }
@@ -208,6 +226,15 @@ async fn a_denied_topic_refuses_the_subscription_before_anything_is_read() {
         .unwrap();
     hub.publish("private/x", &data("s2")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "s2");
-    assert!(hub.allows(&request(Some("good")), &TopicName::new("private/x").unwrap()).await);
-    assert!(!hub.allows(&request(None), &TopicName::new("private/x").unwrap()).await);
+    assert!(
+        hub.allows(
+            &request(Some("good")),
+            &TopicName::new("private/x").unwrap()
+        )
+        .await
+    );
+    assert!(
+        !hub.allows(&request(None), &TopicName::new("private/x").unwrap())
+            .await
+    );
 }

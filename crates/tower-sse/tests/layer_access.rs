@@ -39,7 +39,11 @@ async fn get(layer: SseLayer, uri: &str, headers: &[(&str, &str)]) -> (StatusCod
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -52,7 +56,12 @@ async fn an_invalid_stream_key_is_a_400_and_never_read() {
         .replay(Arc::clone(&log))
         .stream_key(move |parts: &Parts| {
             counted.fetch_add(1, Ordering::Relaxed);
-            parts.uri.query().unwrap_or("").trim_start_matches("topic=").to_owned()
+            parts
+                .uri
+                .query()
+                .unwrap_or("")
+                .trim_start_matches("topic=")
+                .to_owned()
         });
     for hostile in ["a%20b", "x%0D%0ASET", "", &"a".repeat(129)] {
         let uri = format!("/events?topic={hostile}");
@@ -60,15 +69,20 @@ async fn an_invalid_stream_key_is_a_400_and_never_read() {
             get(layer.clone(), &uri, &[("last-event-id", first.id())]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile:?}");
         assert!(content_type.starts_with("text/plain"));
-        assert!(body.starts_with("invalid stream topic: topic name"), "{body}");
-        assert!(!body.contains("live"), "no event of the refused stream: {body}");
+        assert!(
+            body.starts_with("invalid stream topic: topic name"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("live"),
+            "no event of the refused stream: {body}"
+        );
     }
     assert_eq!(reads.load(Ordering::Relaxed), 4);
     assert_eq!(log.topic_count(), 1, "no topic created by a read");
 
     // A valid key replays as before.
-    let (status, _, body) =
-        get(layer, "/events?topic=ok", &[("last-event-id", first.id())]).await;
+    let (status, _, body) = get(layer, "/events?topic=ok", &[("last-event-id", first.id())]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.ends_with("data: live\n\n"), "{body}");
 }
@@ -90,7 +104,9 @@ fn private_needs_token() -> Authorizer {
 #[tokio::test]
 async fn a_denied_stream_is_a_403_with_no_replayed_or_live_event() {
     let log = Arc::new(MemoryLog::new());
-    let first = log.append_sync("/private/ops", &Event::new().data("1")).unwrap();
+    let first = log
+        .append_sync("/private/ops", &Event::new().data("1"))
+        .unwrap();
     log.append_sync("/private/ops", &Event::new().data("secret"))
         .unwrap();
     let layer = SseLayer::new()
@@ -109,7 +125,10 @@ async fn a_denied_stream_is_a_403_with_no_replayed_or_live_event() {
     let (status, _, body) = get(
         layer.clone(),
         "/private/ops",
-        &[("last-event-id", first.id()), ("authorization", "Bearer t0ken")],
+        &[
+            ("last-event-id", first.id()),
+            ("authorization", "Bearer t0ken"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);

@@ -241,8 +241,16 @@ mod tests {
     #[tokio::test]
     async fn bad_input_is_refused() {
         let hub = DemoHub::Memory(Hub::new());
-        assert!(publish_to(&hub, TOPIC, Some("event=a%0Db"), b"x").await.is_err());
-        assert!(publish_to(&hub, TOPIC, Some("event=a%00b"), b"x").await.is_err());
+        assert!(
+            publish_to(&hub, TOPIC, Some("event=a%0Db"), b"x")
+                .await
+                .is_err()
+        );
+        assert!(
+            publish_to(&hub, TOPIC, Some("event=a%00b"), b"x")
+                .await
+                .is_err()
+        );
         assert!(publish_to(&hub, TOPIC, None, b"\xff").await.is_err());
         let ok = publish_to(&hub, TOPIC, Some("event=note"), b"two\nlines")
             .await

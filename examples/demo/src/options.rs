@@ -137,7 +137,9 @@ impl Options {
                 "--tls-key" => tls_key = Some(PathBuf::from(value)),
                 "--auth-token" => {
                     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
-                        return Err("--auth-token takes a non-empty token of visible ASCII".to_owned());
+                        return Err(
+                            "--auth-token takes a non-empty token of visible ASCII".to_owned()
+                        );
                     }
                     options.auth_token = Some(value);
                 }

@@ -29,7 +29,11 @@ fn index() -> Html<&'static str> {
 
 /// The request head, as the hub's authorization hook sees it.
 fn head(req: &Request) -> poem::http::request::Parts {
-    topics::head(req.method().clone(), req.uri().clone(), req.headers().clone())
+    topics::head(
+        req.method().clone(),
+        req.uri().clone(),
+        req.headers().clone(),
+    )
 }
 
 #[handler]

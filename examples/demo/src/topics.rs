@@ -118,7 +118,11 @@ pub(crate) async fn subscribe(
 }
 
 /// `POST /publish?topic=A&event=TYPE`: `{"id":"..."}`, or why not.
-pub(crate) async fn publish(hub: &DemoHub, request: &Parts, body: &[u8]) -> Result<String, Refusal> {
+pub(crate) async fn publish(
+    hub: &DemoHub,
+    request: &Parts,
+    body: &[u8],
+) -> Result<String, Refusal> {
     let query = request.uri.query();
     let topic = match app::query_params(query.unwrap_or(""), "topic", 1).pop() {
         None => app::TOPIC.to_owned(),
@@ -165,7 +169,9 @@ mod tests {
             ("/events?topic=a&topic=private/x", 403),
             ("/events?topic=private/x&access_token=wrong", 403),
         ] {
-            let refusal = subscribe(&hub, &request(uri, None), None).await.unwrap_err();
+            let refusal = subscribe(&hub, &request(uri, None), None)
+                .await
+                .unwrap_err();
             assert_eq!(refusal.status, status, "{uri}: {}", refusal.message);
         }
         let many: String = (0..33).map(|i| format!("topic=t{i}&")).collect();
@@ -180,7 +186,10 @@ mod tests {
             "/events?topic=a&topic=b",
             "/events?topic=private/x&access_token=s3cret",
         ] {
-            assert!(subscribe(&hub, &request(uri, None), None).await.is_ok(), "{uri}");
+            assert!(
+                subscribe(&hub, &request(uri, None), None).await.is_ok(),
+                "{uri}"
+            );
         }
         let bearer = request("/events?topic=private/x", Some("s3cret"));
         assert!(subscribe(&hub, &bearer, None).await.is_ok());
@@ -189,18 +198,42 @@ mod tests {
             let hub = hub.clone();
             async move { publish(&hub, &request(uri, bearer), b"x").await }
         };
-        assert_eq!(publish_to("/publish?topic=a%0Ab", None).await.unwrap_err().status, 400);
-        assert_eq!(publish_to("/publish?topic=private/x", None).await.unwrap_err().status, 403);
-        assert!(publish_to("/publish?topic=private/x", Some("s3cret")).await.is_ok());
-        assert!(publish_to("/publish?topic=chat&event=note", None).await.is_ok());
+        assert_eq!(
+            publish_to("/publish?topic=a%0Ab", None)
+                .await
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            publish_to("/publish?topic=private/x", None)
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert!(
+            publish_to("/publish?topic=private/x", Some("s3cret"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            publish_to("/publish?topic=chat&event=note", None)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn without_a_token_private_topics_are_refused() {
         let hub = hub(None);
-        let refusal = subscribe(&hub, &request("/events?topic=private/x&access_token=", None), None)
-            .await
-            .unwrap_err();
+        let refusal = subscribe(
+            &hub,
+            &request("/events?topic=private/x&access_token=", None),
+            None,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(refusal.status, 403);
     }
 }

@@ -24,14 +24,16 @@ fn head(
     warp::method()
         .and(warp::header::headers_cloned())
         .and(raw_query)
-        .map(move |method: Method, headers: HeaderMap, query: Option<String>| {
-            let uri = match query {
-                Some(query) => format!("{path}?{query}"),
-                None => path.to_owned(),
-            };
-            let uri = uri.parse().unwrap_or_else(|_| Uri::from_static(path));
-            topics::head(method, uri, headers)
-        })
+        .map(
+            move |method: Method, headers: HeaderMap, query: Option<String>| {
+                let uri = match query {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path.to_owned(),
+                };
+                let uri = uri.parse().unwrap_or_else(|_| Uri::from_static(path));
+                topics::head(method, uri, headers)
+            },
+        )
 }
 
 fn refused(refusal: topics::Refusal) -> warp::reply::Response {

@@ -61,7 +61,9 @@ async fn send(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
     timeout(NETWORK, sender.send_request(request))
         .await
         .unwrap()
@@ -69,7 +71,9 @@ async fn send(
 }
 
 async fn text(response: Response<Incoming>) -> String {
-    let body = timeout(NETWORK, response.into_body().collect()).await.unwrap();
+    let body = timeout(NETWORK, response.into_body().collect())
+        .await
+        .unwrap();
     String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
 }
 
@@ -131,7 +135,10 @@ async fn check(framework: &str) {
         ("/events?topic=a&topic=x%0D%0Ay".to_owned(), 400),
         (format!("/events?{many}"), 400),
         ("/events?topic=a&topic=private/ops".to_owned(), 403),
-        ("/events?topic=private/ops&access_token=nope".to_owned(), 403),
+        (
+            "/events?topic=private/ops&access_token=nope".to_owned(),
+            403,
+        ),
     ] {
         let response = send(addr, "GET", &path, &[], "").await;
         assert_eq!(response.status(), status, "{framework} {path}");
@@ -140,7 +147,16 @@ async fn check(framework: &str) {
     assert_eq!(publish(addr, "a%20b", "x", &[]).await, 400);
     assert_eq!(publish(addr, "private/ops", "x", &[]).await, 403);
     let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(publish(addr, "private/ops", "secret-0", &[("authorization", &bearer)]).await, 200);
+    assert_eq!(
+        publish(
+            addr,
+            "private/ops",
+            "secret-0",
+            &[("authorization", &bearer)]
+        )
+        .await,
+        200
+    );
 
     // Three topics on one stream; `private/ops` with the token in the query.
     let path = format!("/events?topic=chat&topic=alerts&topic=private/ops&access_token={TOKEN}");
@@ -150,7 +166,10 @@ async fn check(framework: &str) {
     for i in 0..2 {
         for topic in topics {
             let data = format!("{topic} {i}\nline two");
-            assert_eq!(publish(addr, topic, &data, &[("authorization", &bearer)]).await, 200);
+            assert_eq!(
+                publish(addr, topic, &data, &[("authorization", &bearer)]).await,
+                200
+            );
         }
     }
     for _ in 0..4 {
@@ -161,7 +180,10 @@ async fn check(framework: &str) {
     for i in 2..4 {
         for topic in topics {
             let data = format!("{topic} {i}\nline two");
-            assert_eq!(publish(addr, topic, &data, &[("authorization", &bearer)]).await, 200);
+            assert_eq!(
+                publish(addr, topic, &data, &[("authorization", &bearer)]).await,
+                200
+            );
         }
     }
     let last = seen.last().unwrap().2.clone();

@@ -25,6 +25,14 @@ pub enum HubError<E> {
 }
 
 impl<E> HubError<E> {
+    /// The log's error, when that is what this is.
+    pub fn log_error(&self) -> Option<&E> {
+        match self {
+            Self::Log(error) => Some(error),
+            _ => None,
+        }
+    }
+
     /// The HTTP status a server answers with: 400, 403 or 503.
     pub fn status(&self) -> http::StatusCode {
         match self {

@@ -176,8 +176,13 @@ mod tests {
         let frame = Bytes::from_static(b":c\nid: 5\nevent: x\ndata: id: 9\n\n");
         let out = merge.rewrite(0, &frame);
         let text = std::str::from_utf8(&out).unwrap();
-        let expected = merge.set.encode_cursor(0, &[Some("5".into()), Some("h".into())]);
-        assert_eq!(text, format!(":c\nid: {expected}\nevent: x\ndata: id: 9\n\n"));
+        let expected = merge
+            .set
+            .encode_cursor(0, &[Some("5".into()), Some("h".into())]);
+        assert_eq!(
+            text,
+            format!(":c\nid: {expected}\nevent: x\ndata: id: 9\n\n")
+        );
         // A gap signal without a position keeps the topic's position.
         let gap = Bytes::from_static(b"id:\nevent: sse-gap\ndata: {}\n\n");
         let out = merge.rewrite(1, &gap);
