@@ -596,8 +596,7 @@ impl<L: EventLog> Hub<L> {
         topic: &str,
         cursor: Option<&str>,
     ) -> Result<Subscription, HubError<L::Error>> {
-        self.subscribe_request(&auth::anonymous(), [topic], cursor)
-            .await
+        self.subscribe_topics([topic], cursor).await
     }
 
     /// Subscribes to several topics on one stream (see [`subscribe_request`](Self::subscribe_request)),
@@ -611,8 +610,11 @@ impl<L: EventLog> Hub<L> {
         topics: impl IntoIterator<Item = &'a str>,
         cursor: Option<&str>,
     ) -> Result<Subscription, HubError<L::Error>> {
-        self.subscribe_request(&auth::anonymous(), topics, cursor)
-            .await
+        let set = self.topic_set(topics)?;
+        if self.inner.authorizer.is_some() {
+            self.check_set(&auth::anonymous(), &set).await?;
+        }
+        self.subscribe_set(&set, cursor).await
     }
 
     /// Subscribes the client whose request head is `request` to `topics` on one stream, after
@@ -642,12 +644,18 @@ impl<L: EventLog> Hub<L> {
         cursor: Option<&str>,
     ) -> Result<Subscription, HubError<L::Error>> {
         let set = self.topic_set(topics)?;
+        self.check_set(request, &set).await?;
+        self.subscribe_set(&set, cursor).await
+    }
+
+    /// Asks the hook about every topic of `set`.
+    async fn check_set(&self, request: &Parts, set: &TopicSet) -> Result<(), HubError<L::Error>> {
         if let Some(authorizer) = &self.inner.authorizer {
             if let Some(topic) = authorizer.first_denied(request, set.names()).await {
                 return Err(HubError::Forbidden { topic });
             }
         }
-        self.subscribe_set(&set, cursor).await
+        Ok(())
     }
 
     /// One validated, authorized topic: the log's own ids.
