@@ -307,4 +307,28 @@ mod tests {
         let positions = vec![Some(Arc::from("18446744073709551615-18446744073709551615")); 32];
         assert!(s.encode_cursor(31, &positions).len() <= 4096);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_log_ids_round_trip(
+            ids in proptest::collection::vec(proptest::option::of("[^\r\n\x00]{1,40}"), 1..8),
+            at in 0usize..8,
+        ) {
+            let names: Vec<TopicName> =
+                (0..ids.len()).map(|i| TopicName::new(&format!("t{i}")).unwrap()).collect();
+            let s = TopicSet::new(names, 32).unwrap();
+            let positions: Vec<Option<Arc<str>>> =
+                ids.iter().map(|id| id.as_deref().map(Arc::from)).collect();
+            let id = s.encode_cursor(at % positions.len(), &positions);
+            proptest::prop_assert!(id.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+            proptest::prop_assert_eq!(s.parse_cursor(&id), Some(positions));
+        }
+
+        #[test]
+        fn parsing_anything_never_panics(input in ".{0,300}") {
+            let s = set(&["a", "b"]);
+            let _ = s.parse_cursor(&input);
+            let _ = s.parse_cursor(&format!("a m1.{}", input));
+        }
+    }
 }

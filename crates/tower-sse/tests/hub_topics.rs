@@ -238,3 +238,20 @@ async fn a_denied_topic_refuses_the_subscription_before_anything_is_read() {
             .await
     );
 }
+
+#[tokio::test]
+async fn dropping_a_multi_topic_subscription_releases_every_topic() {
+    let hub = Hub::new();
+    let names: Vec<String> = (0..32).map(|i| format!("t/{i}")).collect();
+    let sub = hub
+        .subscribe_topics(names.iter().map(String::as_str), None)
+        .await
+        .unwrap();
+    assert_eq!(hub.topic_count(), 32);
+    drop(sub);
+    assert_eq!(hub.topic_count(), 0);
+    // A subscribe cancelled half-way (its future dropped) leaves nothing behind either.
+    let pending = hub.subscribe_topics(names.iter().map(String::as_str), None);
+    drop(pending);
+    assert_eq!(hub.topic_count(), 0);
+}
