@@ -181,6 +181,18 @@ impl TopicSet {
         out
     }
 
+    /// Whether `value` has the shape of a composite cursor (of any set): `<topic> m1.`, 16 hex
+    /// digits and a dot. A layer that replays single topics leaves such cursors to the stream
+    /// that issued them.
+    pub fn is_cursor(value: &str) -> bool {
+        value.split_once(' ').is_some_and(|(_, rest)| {
+            rest.strip_prefix(VERSION).is_some_and(|rest| {
+                rest.as_bytes().get(16) == Some(&b'.')
+                    && rest.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
+            })
+        })
+    }
+
     /// The positions a composite cursor of this set holds, in the order of
     /// [`names`](Self::names); `None` when `cursor` is not a cursor of this set (malformed,
     /// another set, a plain log id).
@@ -275,6 +287,21 @@ mod tests {
             "{id}"
         );
         assert_eq!(s.parse_cursor(&id), Some(positions));
+    }
+
+    #[test]
+    fn composite_cursors_are_recognised() {
+        let id = set(&["x", "y"]).encode_cursor(1, &[None, Some("1-2".into())]);
+        assert!(TopicSet::is_cursor(&id));
+        for other in [
+            "",
+            "1-2",
+            "x m1.",
+            "x m1.0123456789abcdeg.",
+            "0123456789abcdef-12",
+        ] {
+            assert!(!TopicSet::is_cursor(other), "{other:?}");
+        }
     }
 
     #[test]

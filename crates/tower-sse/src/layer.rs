@@ -231,7 +231,9 @@ impl SseLayer {
     /// Use the same log the handler's events are appended to (an `Arc<MemoryLog>` shared with
     /// a [`Hub`](crate::Hub) via [`Hub::with_log`](crate::Hub::with_log), for example). A
     /// handler that resumes by itself ([`Hub::subscribe`](crate::Hub::subscribe) with the
-    /// [`ClientCursor`](crate::ClientCursor)) does not need this.
+    /// [`ClientCursor`](crate::ClientCursor)) does not need this. A composite cursor (of a
+    /// stream of several topics, [`TopicSet`](tower_sse_core::TopicSet)) is never read from
+    /// the log as one topic's position: the hub stream that issued it resumes it.
     pub fn replay<L: EventLog>(mut self, log: L) -> Self {
         self.config_mut().replay.set_log(log);
         self

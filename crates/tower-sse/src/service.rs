@@ -80,7 +80,13 @@ where
         // defaults, so a missing extension must never stand for "the layer found nothing"
         // (with `last_event_id_query(None)`, `?lastEventId=42` would come back as valid).
         // The cost is one extension insert per request, which routers pay anyway.
-        let replays = self.config.replay.log.is_some() && cursor != ClientCursor::Absent;
+        // A multi-topic stream's composite cursor is resumed by the stream that issued it
+        // (the hub), not read from the log as one topic's position.
+        let replays = self.config.replay.log.is_some()
+            && cursor != ClientCursor::Absent
+            && !cursor
+                .log_cursor()
+                .is_some_and(tower_sse_core::TopicSet::is_cursor);
         let (resume, access) = if replays || self.config.authorizer.is_some() {
             let (parts, body) = req.into_parts();
             let key = self.config.replay.key(&parts);

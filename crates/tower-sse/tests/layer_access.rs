@@ -139,3 +139,81 @@ async fn a_denied_stream_is_a_403_with_no_replayed_or_live_event() {
     let (status, _, _) = get(layer, "/public", &[]).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The next event of a live body: (event type, data, id).
+async fn next_event<B>(
+    body: &mut B,
+    decoder: &mut tower_sse_core::Decoder,
+) -> (String, String, String)
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    loop {
+        if let Some(tower_sse_core::Decoded::Event(e)) = decoder.decode().unwrap() {
+            return (e.event_type, e.data, e.last_event_id);
+        }
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("a frame in time")
+            .expect("the body goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            decoder.feed(&data);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_layer_that_replays_leaves_a_multi_topic_cursor_to_the_hub() {
+    let log = Arc::new(MemoryLog::new());
+    let hub = tower_sse::Hub::with_log(Arc::clone(&log));
+    let handler = {
+        let hub = hub.clone();
+        service_fn(move |request: Request<()>| {
+            let hub = hub.clone();
+            async move {
+                let cursor = request
+                    .extensions()
+                    .get::<tower_sse::ClientCursor>()
+                    .and_then(|c| c.log_cursor().map(str::to_owned));
+                let sub = hub
+                    .subscribe_topics(["a", "b"], cursor.as_deref())
+                    .await
+                    .unwrap();
+                Ok::<_, Infallible>(sub.into_response())
+            }
+        })
+    };
+    let service = ServiceBuilder::new()
+        .layer(SseLayer::new().replay(Arc::clone(&log)))
+        .service(handler);
+
+    let response = service
+        .clone()
+        .oneshot(Request::get("/events").body(()).unwrap())
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let mut decoder = tower_sse_core::Decoder::new();
+    hub.publish("a", &Event::new().data("a1")).await.unwrap();
+    let (_, data, last) = next_event(&mut body, &mut decoder).await;
+    assert_eq!(data, "a1");
+    drop(body);
+    hub.publish("b", &Event::new().data("b1")).await.unwrap();
+
+    let request = Request::get("/events")
+        .header("last-event-id", last.as_str())
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let mut decoder = tower_sse_core::Decoder::new();
+    let (event_type, data, id) = next_event(&mut body, &mut decoder).await;
+    assert_eq!(
+        (event_type.as_str(), data.as_str()),
+        ("message", "b1"),
+        "no sse-gap first"
+    );
+    assert!(id.starts_with("b "), "{id}");
+}
