@@ -6,8 +6,11 @@
 //! 2. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
 //! 3. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
 //! 4. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
-//!    figures go to BENCHMARKS.md.
-//! 5. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
+//!    figures go to BENCHMARKS.md;
+//! 5. **h2**: the demo over TLS and HTTP/2 for each framework: no connection-specific header,
+//!    and headless Chromium's 12 `EventSource`s to one origin all open and get their events
+//!    (with the HTTP/1.1 contrast, 6 per host) (`h2.rs`);
+//! 6. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
 //!    servers on one `redis-server` serving one three-topic client (`topics.rs`).
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
@@ -21,9 +24,9 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load,topics
-//! E2E_FRAMEWORKS                demo frameworks (browser, node, nginx live) axum,warp,poem
-//! E2E_EVENTS                    events in the browser and Node runs 12
+//! E2E_ONLY                      scenarios to run, comma separated   browser,h2,nginx,node,load,topics
+//! E2E_FRAMEWORKS                demo frameworks (all but load)      axum,warp,poem
+//! E2E_EVENTS                    events in the browser, h2, Node, topics runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
 //! E2E_IDLE_SECS                 the idle stream through nginx       30
 //! E2E_LOAD_CONNECTIONS          concurrent streams under load       10000
@@ -36,8 +39,11 @@
 //! when its guard drops, listens on 127.0.0.1 only, and every wait is bounded.
 
 mod benchmarks;
+mod cdp;
 mod client;
 mod cut_proxy;
+mod h2;
+mod h2_client;
 mod load;
 mod nginx;
 mod process;
@@ -132,7 +138,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,nginx,node,load,topics"),
+            only: list("E2E_ONLY", "browser,h2,nginx,node,load,topics"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -289,6 +295,10 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
                 t.elapsed(),
             ));
         }
+    }
+    if settings.runs("h2") {
+        println!("\n-- h2: TLS + HTTP/2, 12 EventSources in Chromium, connection-specific headers");
+        outcomes.extend(h2::h2(tools, settings).await);
     }
     if settings.runs("node") {
         println!("\n-- node: the eventsource package, stream cut mid-event");

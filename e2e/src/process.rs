@@ -137,6 +137,8 @@ impl Drop for TempDir {
 pub(crate) struct Demo {
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// Whether it serves HTTPS (`--tls-cert`): its first line said `https://`.
+    pub(crate) https: bool,
     /// Its process id, for /proc.
     pub(crate) pid: u32,
     guard: ChildGuard,
@@ -144,7 +146,7 @@ pub(crate) struct Demo {
 
 impl Demo {
     /// Starts `bin --addr 127.0.0.1:0 ARGS` and waits (at most 20 s) for its first stdout line,
-    /// `listening on http://ADDR`. Its stderr goes to `log`, whose text is in the error when
+    /// `listening on http://ADDR` (`https://` with `--tls-cert`). Its stderr goes to `log`, whose text is in the error when
     /// the demo exits first (an unknown flag, say).
     pub(crate) async fn start(bin: &Path, args: &[&str], log: &Path) -> Result<Self, String> {
         let name = format!("example-demo {}", args.join(" "));
@@ -178,16 +180,25 @@ impl Demo {
             }
             Err(_) => return Err(format!("`{name}` printed nothing for 20 s")),
         };
-        let addr = first
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.trim().parse().ok())
-            .ok_or_else(|| {
-                format!("`{name}`: first line is {first:?}, not `listening on http://ADDR`")
-            })?;
+        let (https, addr) = match first.strip_prefix("listening on https://") {
+            Some(addr) => (true, addr),
+            None => (
+                false,
+                first.strip_prefix("listening on http://").unwrap_or(""),
+            ),
+        };
+        let addr = addr.trim().parse().map_err(|_| {
+            format!("`{name}`: first line is {first:?}, not `listening on http(s)://ADDR`")
+        })?;
         // Keep draining stdout so the demo never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let pid = guard.pid().ok_or("demo exited at once")?;
-        Ok(Self { addr, pid, guard })
+        Ok(Self {
+            addr,
+            https,
+            pid,
+            guard,
+        })
     }
 
     /// Fails when the demo has exited.

@@ -13,11 +13,15 @@
 //!   head passed to [`Hub::subscribe_request`] (`private/` topics need [`TOKEN`] as a bearer
 //!   token, [`authorizer`]); refusals through the adapter's `HubRejection`.
 //!
+//! [`KeyedServer`] serves `GET /feed` behind a layer that replays by itself, from a topic
+//! derived from the `X-Tenant` header ([`keyed_layer`]).
+//!
 //! The tests in `tests/` run the same scenarios against each of them with a hyper client and
 //! [`tower_sse_core::Decoder`], with bounded waits only.
 
 mod axum_app;
 mod client;
+mod keyed;
 mod poem_app;
 mod warp_app;
 
@@ -30,6 +34,7 @@ use tower_sse::{Authorizer, Hub, ShutdownSignal, SseLayer};
 use tower_sse_core::TopicName;
 
 pub use client::{Client, Reader};
+pub use keyed::{KeyedServer, TENANT_HEADER, keyed_layer, tenant_topic};
 
 /// The topic `/hub` serves.
 pub const TOPIC: &str = "conformance";

@@ -5,7 +5,9 @@
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
-use tower_sse_conformance::{Framework, HEARTBEAT, NETWORK, RETRY, TOPIC, TestServer};
+use tower_sse_conformance::{
+    Framework, HEARTBEAT, KeyedServer, NETWORK, RETRY, TENANT_HEADER, TOPIC, TestServer,
+};
 use tower_sse_core::{Decoded, Event};
 
 /// Headers, priming with the retry hint, and heartbeats on an idle stream.
@@ -102,6 +104,68 @@ async fn resumes_from_the_hub(framework: Framework) {
         .await;
     let gap = invalid.event().await.unwrap();
     assert_eq!(gap.event_type, "sse-gap");
+    assert!(
+        gap.data.starts_with(r#"{"reason":"unknown-cursor","#),
+        "{}",
+        gap.data
+    );
+}
+
+/// The layer's own replay ([`SseLayer::replay`](tower_sse::SseLayer::replay)) under a stream
+/// key derived from a request header: with events of two tenants interleaved in one log, a
+/// client resuming with `X-Tenant: a` gets exactly tenant a's missed events, in order with
+/// their ids, then a's live events and never b's; the same cursor under the other tenant's
+/// key is unknown there (the gap signal), which shows that the key decides the replay.
+async fn layer_replay_keyed_by_header(framework: Framework) {
+    let server = KeyedServer::start(framework).await;
+    let a1 = server.publish("a", "a1").await;
+    let _b1 = server.publish("b", "b1").await;
+    let a2 = server.publish("a", "a2").await;
+    let b2 = server.publish("b", "b2").await;
+    let a3 = server.publish("a", "a3").await;
+
+    let mut client = server.client().await;
+    let mut stream = client
+        .events(
+            "/feed",
+            &[(TENANT_HEADER, "a"), ("last-event-id", a1.as_str())],
+        )
+        .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = stream.event().await.unwrap();
+        seen.push((event.data, event.last_event_id));
+    }
+    assert_eq!(seen, [("a2".into(), a2), ("a3".into(), a3.clone())]);
+    // Live now: b's event is not for this stream, a's is.
+    server.publish("b", "b3").await;
+    let a4 = server.publish("a", "a4").await;
+    let live = stream.event().await.unwrap();
+    assert_eq!(
+        (live.data.as_str(), live.last_event_id.as_str()),
+        ("a4", a4.as_str())
+    );
+
+    // Tenant b resumes from its own cursor: its missed events only.
+    let mut other = server.client().await;
+    let mut other = other
+        .events(
+            "/feed",
+            &[(TENANT_HEADER, "b"), ("last-event-id", b2.as_str())],
+        )
+        .await;
+    assert_eq!(other.event().await.unwrap().data, "b3");
+
+    // a's cursor under b's key: a position of another topic, reported, nothing replayed.
+    let mut crossed = server.client().await;
+    let mut crossed = crossed
+        .events(
+            "/feed",
+            &[(TENANT_HEADER, "b"), ("last-event-id", a3.as_str())],
+        )
+        .await;
+    let gap = crossed.event().await.unwrap();
+    assert_eq!(gap.event_type, "sse-gap", "{gap:?}");
     assert!(
         gap.data.starts_with(r#"{"reason":"unknown-cursor","#),
         "{}",
@@ -244,6 +308,11 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn resumes_from_the_hub() {
                 super::resumes_from_the_hub($framework).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn layer_replay_keyed_by_header() {
+                super::layer_replay_keyed_by_header($framework).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

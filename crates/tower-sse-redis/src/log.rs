@@ -52,6 +52,10 @@ pub struct RedisLog {
 struct Shared {
     client: Client,
     connection: ConnectionManager,
+    /// Appends go over their own connection: on the shared one, a publish would wait behind
+    /// every replay read queued before it (one multiplexed connection answers in order), and
+    /// a reconnect storm's reads would delay — or time out — the publishes.
+    appends: ConnectionManager,
     url: String,
     key_prefix: String,
     retention: Retention,
@@ -206,7 +210,7 @@ impl RedisLog {
         topic: &str,
         bodies: &[Bytes],
     ) -> Result<Vec<LoggedEvent>, RedisLogError> {
-        let mut connection = self.connection();
+        let mut connection = self.shared.appends.clone();
         let mut invocation = self.shared.append_script.key(self.key(topic));
         invocation
             .key(self.clock_key())
@@ -252,16 +256,20 @@ impl RedisLog {
         count: usize,
     ) -> Result<ScriptReply, RedisLogError> {
         let mut connection = self.connection();
-        let reply: Value = self
-            .shared
-            .read_script
-            .key(self.key(topic))
-            .arg(cursor)
-            .arg(count)
-            .arg(self.max_age_ms())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|e| self.command_error("read from", topic, e))?;
+        let mut invocation = self.shared.read_script.key(self.key(topic));
+        invocation.arg(cursor).arg(count).arg(self.max_age_ms());
+        let mut reply = invocation.invoke_async(&mut connection).await;
+        // A read is idempotent: one found the connection broken (the server restarted since
+        // it was last used) is tried once more on the manager's new connection, rather than
+        // becoming a `log-error` gap for the client. Appends are not retried: one may have
+        // reached the server before the connection broke.
+        if reply
+            .as_ref()
+            .is_err_and(|e| e.is_io_error() || e.is_connection_dropped())
+        {
+            reply = invocation.invoke_async(&mut connection).await;
+        }
+        let reply: Value = reply.map_err(|e| self.command_error("read from", topic, e))?;
         ScriptReply::parse(reply, &self.shared.frames)
             .map_err(|detail| self.unexpected("read from", topic, detail))
     }
@@ -363,16 +371,21 @@ impl RedisLogBuilder {
             operation: "INFO server".to_owned(),
             detail,
         })?;
-        let connection = ConnectionManager::new_with_config(client.clone(), self.connection)
-            .await
-            .map_err(|source| RedisLogError::Connect {
-                url: url.clone(),
-                source,
-            })?;
+        let manager = || async {
+            ConnectionManager::new_with_config(client.clone(), self.connection.clone())
+                .await
+                .map_err(|source| RedisLogError::Connect {
+                    url: url.clone(),
+                    source,
+                })
+        };
+        let connection = manager().await?;
+        let appends = manager().await?;
         Ok(RedisLog {
             shared: Arc::new(Shared {
                 client,
                 connection,
+                appends,
                 url,
                 key_prefix: self.key_prefix,
                 retention: self.retention,

@@ -255,3 +255,93 @@ async fn a_thousand_topics_use_a_fixed_few_connections() {
     );
     assert_eq!(hub.topic_count(), 11);
 }
+
+/// Calls of the read and append scripts (`EVALSHA`) the server has served so far.
+async fn script_calls(server: &RedisServer) -> u64 {
+    let observer = server.log().await;
+    let mut connection = observer.connection();
+    let stats: String = tower_sse_redis::redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// A storm of clients resuming from recent cursors is served from the topic's history: every
+/// one gets exactly the events after its cursor, and Redis serves no read for them. A cursor
+/// older than the history is still read from Redis, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_cursors_are_replayed_from_memory_without_reading_redis() {
+    let server = RedisServer::start();
+    let log = RedisLog::builder(server.url())
+        .key_prefix(common::unique_prefix())
+        .block(Duration::from_millis(500))
+        .connect()
+        .await
+        .expect("connect");
+    let hub = Hub::with_live_log(log).history(64, 1 << 20);
+    let mut observer = hub.subscribe("room", None).await.unwrap();
+    let mut published = Vec::new();
+    for i in 0..100 {
+        published.push(hub.publish("room", &data(i)).await.unwrap());
+    }
+    // Once the observer has the last event, the tail has sent all of them to the ring.
+    for (i, logged) in published.iter().enumerate() {
+        assert_eq!(
+            next(&mut observer).await,
+            (format!("e{i}"), logged.id().to_owned())
+        );
+    }
+
+    let before = script_calls(&server).await;
+    let mut clients = Vec::new();
+    for client in 0..200 {
+        // Cursors 40 to 98: inside the last 64 events.
+        let from = 40 + client % 59;
+        let sub = hub
+            .subscribe("room", Some(published[from].id()))
+            .await
+            .unwrap();
+        assert_eq!(sub.outcome(), Some(&ReplayOutcome::Resumed));
+        clients.push((from, sub));
+    }
+    for (from, sub) in &mut clients {
+        for (i, logged) in published.iter().enumerate().skip(*from + 1) {
+            assert_eq!(next(sub).await, (format!("e{i}"), logged.id().to_owned()));
+        }
+        quiet(sub, Duration::from_millis(5)).await;
+    }
+    // The observer's own `script_calls` connection issues no script.
+    assert_eq!(
+        script_calls(&server).await,
+        before,
+        "200 replays from recent cursors read nothing from Redis"
+    );
+
+    // Older than the history: read from Redis, contiguous into the kept run.
+    let mut old = hub
+        .subscribe("room", Some(published[3].id()))
+        .await
+        .unwrap();
+    for (i, logged) in published.iter().enumerate().skip(4) {
+        assert_eq!(
+            next(&mut old).await,
+            (format!("e{i}"), logged.id().to_owned())
+        );
+    }
+    assert!(
+        script_calls(&server).await > before,
+        "the old cursor was read from Redis"
+    );
+    // Live events still follow, once, for both kinds of subscriber.
+    let live = hub.publish("room", &data(100)).await.unwrap();
+    for sub in [&mut old, &mut clients[0].1] {
+        assert_eq!(next(sub).await, ("e100".to_owned(), live.id().to_owned()));
+        quiet(sub, Duration::from_millis(200)).await;
+    }
+}

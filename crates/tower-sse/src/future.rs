@@ -10,7 +10,7 @@ use std::{
 use bytes::Bytes;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Response,
-    header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE},
+    header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE},
 };
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -129,6 +129,12 @@ where
             .take()
             .expect("ResponseFuture polled after completion");
         prepare_headers(response.headers_mut(), &config);
+        if is_encoded(response.headers()) {
+            // A compression layer inside this one has already encoded the stream: plain-text
+            // frames (priming, heartbeats, replay, the final event) spliced into it would
+            // corrupt it, so it goes through as it is. Compression belongs outside the layer.
+            return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
+        }
         // The handler's live source is open (or will open when its body is polled): the
         // replay is read now, and joined to the live body without a gap whenever that starts.
         let resume = this
@@ -169,6 +175,17 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
     essence
         .trim_ascii()
         .eq_ignore_ascii_case(b"text/event-stream")
+}
+
+/// Whether the body has a `Content-Encoding` other than `identity` (gzip, br, ...).
+fn is_encoded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+    })
 }
 
 /// Inserts the buffering-off headers where absent and drops `Content-Length`.
@@ -227,6 +244,22 @@ mod tests {
             assert!(!is_event_stream(&with_type(value)), "{value:?}");
         }
         assert!(!is_event_stream(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn encoded_bodies() {
+        let with_encoding = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(value));
+            is_encoded(&headers)
+        };
+        for value in ["gzip", "br", "identity, gzip", " Zstd "] {
+            assert!(with_encoding(value), "{value:?}");
+        }
+        for value in ["identity", "IDENTITY", "", " , "] {
+            assert!(!with_encoding(value), "{value:?}");
+        }
+        assert!(!is_encoded(&HeaderMap::new()));
     }
 
     #[test]

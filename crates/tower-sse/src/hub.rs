@@ -35,6 +35,7 @@
 //! ```
 
 mod error;
+mod history;
 mod subscription;
 mod tail;
 mod topics;
@@ -52,10 +53,12 @@ use tower_sse_core::{
     TopicRules, TopicSet, TopicSetError,
 };
 
+use history::History;
 use subscription::Start;
 use tail::TailMode;
 
 pub use error::HubError;
+pub use history::{DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS};
 pub use subscription::{Subscription, SubscriptionError};
 
 use crate::{Authorizer, GapSignal, auth};
@@ -105,6 +108,9 @@ pub const REPLAY_PAGE_BYTES: usize = 64 * 1024;
 /// drains ([`REPLAY_PAGE`] events at most, fewer when frames are large: a page aims at 64 KiB),
 /// never the whole cap at once, and frames are the log's shared [`Bytes`](bytes::Bytes). A subscriber that
 /// falls more than the ring behind catches up from the log from the last id it delivered.
+/// Over a live log each topic also keeps its last events ([`history`](Hub::history), 4 MiB
+/// at most by default), shared by every replay from a recent cursor; it lives as long as the
+/// topic has subscribers.
 ///
 /// # The gap rule
 ///
@@ -133,6 +139,8 @@ pub(crate) struct Inner<L: EventLog> {
     topics: Mutex<HashMap<Box<str>, Entry>>,
     pub(crate) capacity: usize,
     pub(crate) max_replay: usize,
+    /// With a live log: the events and frame bytes each topic's history keeps.
+    history: (usize, usize),
     pub(crate) gap: GapSignal,
     /// Set by [`Hub::with_live_log`]: live events come from one tail per hub.
     pub(crate) tail: Option<TailMode<L>>,
@@ -166,6 +174,8 @@ pub(crate) struct TopicState {
     pub(crate) last_sent: Option<Arc<str>>,
     /// In-process publishing: the appends in flight and the events waiting for them.
     sequencer: Sequencer,
+    /// With a live log: the last events the ring carried, for replays from memory.
+    pub(crate) history: History,
 }
 
 /// Orders the ring by id without holding a lock across appends.
@@ -179,12 +189,13 @@ struct Sequencer {
 }
 
 impl Topic {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, (history_events, history_bytes): (usize, usize)) -> Self {
         Self {
             state: Mutex::new(TopicState {
                 sender: broadcast::channel(capacity).0,
                 last_sent: None,
                 sequencer: Sequencer::default(),
+                history: History::new(history_events, history_bytes),
             }),
             followed: tokio::sync::OnceCell::new(),
         }
@@ -200,6 +211,7 @@ impl TopicState {
     /// Sends `event` to the ring and records it as the last sent.
     pub(crate) fn send(&mut self, event: LoggedEvent) {
         self.last_sent = Some(Arc::clone(event.shared_id()));
+        self.history.push(&event);
         // An error only means no receiver is left; the event is in the log.
         let _ = self.sender.send(event);
     }
@@ -207,6 +219,14 @@ impl TopicState {
     /// Closes the ring: its receivers see `Closed` once drained, and catch up from the log.
     pub(crate) fn replace_ring(&mut self, capacity: usize) {
         self.sender = broadcast::channel(capacity).0;
+        self.history.clear();
+    }
+
+    /// Moves the ring's position to `position` without sending anything: the history no
+    /// longer ends at the ring's last event, so it starts again.
+    pub(crate) fn restart_at(&mut self, position: Option<Arc<str>>) {
+        self.last_sent = position;
+        self.history.clear();
     }
 
     /// Sends, in id order, the completed events no append in flight can precede.
@@ -385,7 +405,9 @@ impl<L: LiveLog> Hub<L> {
     #[must_use]
     pub fn with_live_log(log: L) -> Self {
         let mut hub = Self::with_log(log);
-        hub.inner_mut().tail = Some(TailMode::new());
+        let inner = hub.inner_mut();
+        inner.tail = Some(TailMode::new());
+        inner.history = (DEFAULT_HISTORY_EVENTS, DEFAULT_HISTORY_BYTES);
         hub
     }
 }
@@ -400,6 +422,9 @@ impl<L: EventLog> Hub<L> {
                 topics: Mutex::new(HashMap::new()),
                 capacity: DEFAULT_CAPACITY,
                 max_replay: DEFAULT_MAX_REPLAY,
+                // Only a live log's tail sends every event of the log to the ring in order;
+                // `with_live_log` turns the history on.
+                history: (0, 0),
                 gap: GapSignal::default(),
                 tail: None,
                 topic_rules: TopicRules::new(),
@@ -432,6 +457,29 @@ impl<L: EventLog> Hub<L> {
     #[must_use]
     pub fn max_replay(mut self, events: usize) -> Self {
         self.inner_mut().max_replay = events;
+        self
+    }
+
+    /// Sets how many of its last events, and how many bytes of their frames, each topic keeps
+    /// in memory over a live log (default [`DEFAULT_HISTORY_EVENTS`] and
+    /// [`DEFAULT_HISTORY_BYTES`]; `0` keeps none).
+    ///
+    /// The hub's tail reads every event of a followed topic from the log in order; the topic
+    /// keeps the last of them, and a replay or catch-up whose cursor is one of them is read
+    /// from there rather than from the store, so a reconnect storm of clients a few hundred
+    /// events behind issues no store read per client. Older cursors are read from the log.
+    /// It has no effect over a log that is not live ([`with_log`](Self::with_log)), whose
+    /// ring carries only this hub's publishes.
+    ///
+    /// # Panics
+    ///
+    /// If the hub has already been cloned.
+    #[must_use]
+    pub fn history(mut self, events: usize, bytes: usize) -> Self {
+        let inner = self.inner_mut();
+        if inner.tail.is_some() {
+            inner.history = (events, bytes);
+        }
         self
     }
 
@@ -694,7 +742,7 @@ impl<L: EventLog> Inner<L> {
     fn acquire(self: &Arc<Self>, name: &str) -> TopicRef<L> {
         let mut topics = lock(&self.topics);
         let entry = topics.entry(name.into()).or_insert_with(|| Entry {
-            topic: Arc::new(Topic::new(self.capacity)),
+            topic: Arc::new(Topic::new(self.capacity, self.history)),
             users: 0,
         });
         entry.users += 1;

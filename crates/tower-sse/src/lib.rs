@@ -44,6 +44,18 @@
 //!   lifetime, so long-lived clients reconnect and spread over servers without a thundering
 //!   herd.
 //!
+//! # Compression
+//!
+//! Compression goes outside this layer (with axum: `.layer(SseLayer::new())`, then
+//! `.layer(CompressionLayer::new())`). tower-http's `CompressionLayer` skips
+//! `text/event-stream` by default, so event streams go out as they are; with a predicate that
+//! lets them through (`compress_when(NotForContentType::GRPC)`), it compresses what this layer
+//! sends, priming and heartbeats included, and flushes whenever the body pauses, so no event
+//! waits for the next. An event stream that reaches this layer already encoded (a
+//! `Content-Encoding` other than `identity`: a compression layer inside this one) gets the
+//! headers above and is otherwise passed through untouched, without priming, heartbeats,
+//! replay or final event: plain text spliced into compressed bytes would corrupt them.
+//!
 //! # Resumption
 //!
 //! Every request's last event id (the `Last-Event-ID` header, or the `lastEventId` query
@@ -177,8 +189,8 @@ pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
 pub use hub::{
-    DEFAULT_CAPACITY, DEFAULT_MAX_REPLAY, Hub, HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES,
-    Subscription, SubscriptionError,
+    DEFAULT_CAPACITY, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, DEFAULT_MAX_REPLAY, Hub,
+    HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
 };
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,

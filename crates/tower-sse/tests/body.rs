@@ -197,3 +197,24 @@ async fn end_of_stream_is_reported_after_the_end() {
     assert!(body.is_end_stream());
     assert_eq!(body.size_hint().exact(), Some(0));
 }
+
+/// A compression layer inside the `SseLayer` has encoded the stream: the layer adds its
+/// buffering-off headers and passes the bytes through as they are, with no priming, heartbeat
+/// or final event spliced into the compressed data.
+#[tokio::test]
+async fn encoded_event_streams_pass_through_untouched() {
+    let gzip = Bytes::from_static(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03");
+    let response = Response::builder()
+        .header(CONTENT_TYPE, "text/event-stream")
+        .header("content-encoding", "gzip")
+        .body(Full::new(gzip.clone()))
+        .unwrap();
+    let layer = SseLayer::new().retry(std::time::Duration::from_secs(1));
+    let response = through(layer, response).await;
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert!(!response.body().is_event_stream());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, gzip);
+}

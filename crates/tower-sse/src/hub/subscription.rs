@@ -279,11 +279,24 @@ impl<L: EventLog> Feed<L> {
             return Ok(());
         };
         let limit = replay.budget.min(replay.limit);
-        let read = self
-            .inner
-            .log
-            .read_after(self.topic.name(), replay.cursor.as_deref(), limit)
-            .await;
+        // A recent cursor is answered from the topic's history (live logs only), no I/O.
+        let kept = replay.cursor.as_ref().and_then(|cursor| {
+            self.topic.topic.state().history.page_after(
+                &self.inner.log,
+                cursor,
+                limit,
+                REPLAY_PAGE_BYTES,
+            )
+        });
+        let read = match kept {
+            Some(page) => Ok(page),
+            None => {
+                self.inner
+                    .log
+                    .read_after(self.topic.name(), replay.cursor.as_deref(), limit)
+                    .await
+            }
+        };
         let page = match read {
             Ok(page) if limit > 0 && page.events.is_empty() && page.has_more => {
                 Err(SubscriptionError(Box::new(EmptyPage)))

@@ -69,7 +69,7 @@ impl<L: EventLog> TailMode<L> {
             .followed
             .get_or_try_init(|| async {
                 let position = (self.last_id)(&inner.log, topic.name()).await?;
-                topic.topic.state().last_sent = position.clone();
+                topic.topic.state().restart_at(position.clone());
                 let start = {
                     let mut shared = lock(&self.shared);
                     shared.added.push((
@@ -182,7 +182,7 @@ async fn deliver<L: LiveLog>(
             return Ok(());
         };
         let mut state = topic.state();
-        state.last_sent = last.clone();
+        state.restart_at(last.clone());
         state.replace_ring(inner.capacity);
         last
     } else {
