@@ -56,8 +56,18 @@ impl Publisher {
 
     /// `POST /publish?event=TYPE` with `data`; the id the demo assigned.
     pub(crate) async fn publish(&mut self, event_type: &str, data: &str) -> Result<String, String> {
+        self.publish_query(&format!("event={event_type}"), data)
+            .await
+    }
+
+    /// `POST /publish?QUERY` with `data`; the id the demo assigned.
+    pub(crate) async fn publish_query(
+        &mut self,
+        query: &str,
+        data: &str,
+    ) -> Result<String, String> {
         let request = || {
-            Request::post(format!("/publish?event={event_type}"))
+            Request::post(format!("/publish?{query}"))
                 .header("host", self.addr.to_string())
                 .header("content-type", "text/plain; charset=utf-8")
                 .body(Full::new(Bytes::copy_from_slice(data.as_bytes())))

@@ -11,7 +11,9 @@
 //!    figures go to BENCHMARKS.md;
 //! 6. **h2**: the demo over TLS and HTTP/2 for each framework: no connection-specific header,
 //!    and headless Chromium's 12 `EventSource`s to one origin all open and get their events
-//!    (with the HTTP/1.1 contrast, 6 per host) (`h2.rs`).
+//!    (with the HTTP/1.1 contrast, 6 per host) (`h2.rs`);
+//! 6. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
+//!    servers on one `redis-server` serving one three-topic client (`topics.rs`).
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
 //! and passes the paths:
@@ -24,9 +26,9 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,h2,nginx,node,load
+//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,h2,nginx,node,load,topics
 //! E2E_FRAMEWORKS                demo frameworks (all but load)      axum,warp,poem
-//! E2E_EVENTS                    events in the browser, h2, Node runs 12
+//! E2E_EVENTS                    events in the browser, h2, Node, topics runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
 //! E2E_IDLE_SECS                 the idle stream through nginx       30
 //! E2E_LOAD_CONNECTIONS          concurrent streams under load       10000
@@ -49,6 +51,7 @@ mod load;
 mod nginx;
 mod process;
 mod resume;
+mod topics;
 mod wire;
 
 use std::{
@@ -138,7 +141,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,dashboard,h2,nginx,node,load"),
+            only: list("E2E_ONLY", "browser,dashboard,h2,nginx,node,load,topics"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -324,6 +327,10 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
     if settings.runs("nginx") {
         println!("\n-- nginx: gzip, proxy buffering, proxy_read_timeout");
         outcomes.extend(nginx::nginx(tools, settings).await);
+    }
+    if settings.runs("topics") {
+        println!("\n-- topics: three topics on one stream, one cursor, two servers on Redis");
+        outcomes.extend(topics::topics(tools, settings).await);
     }
     if settings.runs("load") {
         println!(

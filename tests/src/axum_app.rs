@@ -4,12 +4,27 @@ use axum::{
     Router,
     body::Body,
     extract::State,
-    http::{StatusCode, header::CONTENT_TYPE},
+    http::{StatusCode, header::CONTENT_TYPE, request::Parts},
     response::{IntoResponse, Response},
     routing::get,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sse_axum::{Events, Hub, HubStream, LastEventId, ShutdownSignal};
+use tower_sse_axum::{
+    Events, Hub, HubRejection, HubStream, LastEventId, ShutdownSignal, query_topics,
+};
+
+async fn topics(
+    State(hub): State<Hub>,
+    last: LastEventId,
+    head: Parts,
+) -> Result<HubStream, HubRejection> {
+    let topics = query_topics(head.uri.query(), "topic", crate::MAX_TOPIC_PARAMS);
+    let topics = topics.iter().map(String::as_str);
+    Ok(HubStream(
+        hub.subscribe_request(&head, topics, last.log_cursor())
+            .await?,
+    ))
+}
 
 async fn hub(State(hub): State<Hub>, last: LastEventId) -> Result<HubStream, StatusCode> {
     let subscription = hub.subscribe(crate::TOPIC, last.log_cursor()).await;
@@ -33,6 +48,7 @@ async fn plain() -> &'static str {
 pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -> JoinHandle<()> {
     let app = Router::new()
         .route("/hub", get(self::hub))
+        .route("/topics", get(topics))
         .route("/parts", get(parts))
         .route("/plain", get(plain))
         .route(

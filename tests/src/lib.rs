@@ -8,7 +8,10 @@
 //! - `GET /parts`: one event written in parts with pauses longer than the heartbeat, a pause
 //!   between events, then a second event and the end ([`parts`]);
 //! - `GET /events`: [`own_events`] through the adapter's `Events` response;
-//! - `GET /plain`: `text/plain` `hello`, with a `Content-Length`.
+//! - `GET /plain`: `text/plain` `hello`, with a `Content-Length`;
+//! - `GET /topics?topic=A&topic=B…`: those topics of the [`Hub`] on one stream, the request
+//!   head passed to [`Hub::subscribe_request`] (`private/` topics need [`TOKEN`] as a bearer
+//!   token, [`authorizer`]); refusals through the adapter's `HubRejection`.
 //!
 //! [`KeyedServer`] serves `GET /feed` behind a layer that replays by itself, from a topic
 //! derived from the `X-Tenant` header ([`keyed_layer`]).
@@ -27,13 +30,32 @@ use std::{convert::Infallible, net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sse::{Hub, ShutdownSignal, SseLayer};
+use tower_sse::{Authorizer, Hub, ShutdownSignal, SseLayer};
+use tower_sse_core::TopicName;
 
 pub use client::{Client, Reader};
 pub use keyed::{KeyedServer, TENANT_HEADER, keyed_layer, tenant_topic};
 
 /// The topic `/hub` serves.
 pub const TOPIC: &str = "conformance";
+
+/// The bearer token `private/` topics need.
+pub const TOKEN: &str = "let-me-in";
+
+/// The hub's hook: `private/` topics need `Authorization: Bearer` [`TOKEN`].
+pub fn authorizer() -> Authorizer {
+    Authorizer::new(|head: &http::request::Parts, topic: &TopicName| {
+        let allowed = !topic.starts_with("private/")
+            || head
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .is_some_and(|value| value.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+        async move { allowed }
+    })
+}
+
+/// The most `topic` parameters read from one query.
+pub const MAX_TOPIC_PARAMS: usize = 64;
 
 /// The heartbeat interval every server uses: short, so that the tests see beats soon.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -116,7 +138,7 @@ impl TestServer {
     pub async fn start(framework: Framework) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let hub = Hub::new();
+        let hub = Hub::new().authorize(authorizer());
         let shutdown = ShutdownSignal::new();
         let task = match framework {
             Framework::Axum => axum_app::spawn(listener, hub.clone(), shutdown.clone()),

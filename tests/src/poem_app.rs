@@ -3,13 +3,27 @@
 
 use futures_util::TryStreamExt;
 use poem::{
-    Body, EndpointExt, IntoResponse, Response, Route, Server, get, handler,
+    Body, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     listener::{Acceptor, TcpAcceptor},
     middleware::Compression,
     web::Data,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sse_poem::{Events, Hub, HubStream, LastEventId, ShutdownSignal, SseMiddleware};
+use tower_sse_poem::{
+    Events, Hub, HubRejection, HubStream, LastEventId, ShutdownSignal, SseMiddleware, query_topics,
+    request_head,
+};
+
+#[handler]
+async fn topics(hub: Data<&Hub>, last: LastEventId, req: &Request) -> poem::Result<HubStream> {
+    let head = request_head(req);
+    let topics = query_topics(req.uri().query(), "topic", crate::MAX_TOPIC_PARAMS);
+    let topics = topics.iter().map(String::as_str);
+    let subscription = hub
+        .subscribe_request(&head, topics, last.log_cursor())
+        .await;
+    Ok(HubStream(subscription.map_err(HubRejection::from)?))
+}
 
 #[handler]
 async fn hub_stream(hub: Data<&Hub>, last: LastEventId) -> poem::Result<HubStream> {
@@ -41,6 +55,7 @@ fn plain() -> impl IntoResponse {
 pub(crate) fn spawn(listener: TcpListener, hub: Hub, shutdown: ShutdownSignal) -> JoinHandle<()> {
     let app = Route::new()
         .at("/hub", get(hub_stream))
+        .at("/topics", get(topics))
         .at("/parts", get(parts))
         .at("/plain", get(plain))
         .at("/events", get(own_events))

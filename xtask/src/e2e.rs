@@ -22,6 +22,8 @@ const EVENTSOURCE: &str = "eventsource@4.1.0";
 /// provisioning.
 pub(crate) fn e2e(install_only: bool) -> Result {
     let started = Instant::now();
+    // The `topics` scenario runs two demo servers on one Redis.
+    crate::ensure_tool("redis-server", "redis-server")?;
     let node_dir = install()?;
     if install_only {
         return Ok(());

@@ -48,18 +48,20 @@
 
 mod events;
 mod extract;
+mod rejection;
 mod response;
 
 pub use events::Events;
 pub use extract::LastEventId;
 pub use response::HubStream;
 
+pub use rejection::HubRejection;
 pub use tower_sse::{
-    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
-    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError, ValidLastEventId,
+    self, Authorize, Authorizer, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal,
+    Hub, HubError, InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError, ValidLastEventId, query_topics,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
-    MessageEvent, ReplayOutcome, Retention,
+    MessageEvent, ReplayOutcome, Retention, TopicName, TopicRules, TopicSet,
 };

@@ -53,6 +53,44 @@ pub async fn run<L: EventLog>(make: impl Fn() -> L) {
     empty_cursor_is_fresh(&make()).await;
     foreign_cursors_are_unknown(&make()).await;
     cursors_of_other_topics_are_unknown(&make()).await;
+    head_is_where_a_reader_has_everything(&make()).await;
+}
+
+/// [`EventLog::head`]: reading after it returns nothing, then exactly what is appended later.
+pub async fn head_is_where_a_reader_has_everything<L: EventLog>(log: &L) {
+    let empty = ok(log.head("head").await, "head");
+    let replay = read(log, "head", empty.as_deref(), 10).await;
+    assert!(
+        !replay.outcome.is_discontinuous() && replay.events.is_empty(),
+        "an empty topic's head reads empty: {replay:?}"
+    );
+    let appended = append_n(log, "head", "e", 3).await;
+    let head = ok(log.head("head").await, "head");
+    assert_eq!(
+        head.as_deref(),
+        appended.last().map(LoggedEvent::id),
+        "the head is the newest event"
+    );
+    let replay = read(log, "head", head.as_deref(), 10).await;
+    assert_eq!(
+        (replay.outcome, replay.events.len()),
+        (ReplayOutcome::Resumed, 0)
+    );
+    let later = append_n(log, "head", "f", 2).await;
+    let replay = read(log, "head", head.as_deref(), 10).await;
+    assert_eq!(
+        replay.events, later,
+        "after the head: what was appended later"
+    );
+    // An event published to an empty topic after its head was read is not lost either.
+    let more = append_n(log, "head-empty", "g", 1).await;
+    let replay = read(log, "head-empty", empty.as_deref(), 10).await;
+    if empty.is_none() {
+        assert_eq!(
+            replay.events, more,
+            "from the start of a topic that was empty"
+        );
+    }
 }
 
 /// Appends `n` events with data `"{prefix}{i}"` and returns what the log stored.

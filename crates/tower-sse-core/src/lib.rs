@@ -15,6 +15,9 @@
 //!   log. `MemoryLog` reads time only through an injectable [`Clock`].
 //! - [`LiveLog`]: a log shared by several processes (Redis Streams), whose new events a server
 //!   awaits with a [`LogTail`] so that an event published anywhere reaches every subscriber.
+//! - [`TopicName`] and [`TopicRules`]: the one validation of topic names (they become store
+//!   keys); [`TopicSet`] and its composite cursor, one `Last-Event-ID` for a stream of several
+//!   topics.
 //!
 //! # Example
 //!
@@ -43,15 +46,18 @@ mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+mod cursor;
 mod decode;
 mod event;
 mod live;
 mod memory;
 mod replay;
 mod retention;
+mod topic;
 
 pub use boundary::{FrameBoundary, Position};
 pub use clock::{Clock, ManualClock, StdClock};
+pub use cursor::{DEFAULT_MAX_TOPICS_PER_STREAM, TopicSet, TopicSetError};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent, SharedStr};
 pub use event::{
     Event, EventError, EventItem, Field, HEARTBEAT, HEARTBEAT_LINE, encode_comment,
@@ -61,3 +67,4 @@ pub use live::{LiveLog, LogTail, TailPosition};
 pub use memory::{DEFAULT_MAX_TOPICS, MemoryLog, MemoryLogBuilder, MemoryLogError};
 pub use replay::{DEFAULT_MAX_REPLAY, EventLog, LoggedEvent, Replay, ReplayOutcome, UnknownCursor};
 pub use retention::{DEFAULT_MAX_EVENTS, Retention};
+pub use topic::{DEFAULT_MAX_TOPIC_LEN, InvalidTopic, TopicName, TopicRules, default_topic_byte};

@@ -35,7 +35,7 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{
-        Mutex, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
@@ -304,6 +304,17 @@ impl<C: Clock> EventLog for MemoryLog<C> {
     fn compare_ids(&self, a: &str, b: &str) -> Option<std::cmp::Ordering> {
         // One sequence is shared by every topic of an instance, so ids order across topics too.
         Some(self.epoch.parse(a).ok()?.cmp(&self.epoch.parse(b).ok()?))
+    }
+
+    /// The newest entry of the topic, or the last event it (or a removed topic) dropped: a
+    /// position [`read_after`](EventLog::read_after) resumes from. O(1).
+    async fn head(&self, topic: &str) -> Result<Option<Arc<str>>, Self::Error> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let seq = match topics.by_name.get(topic) {
+            Some(log) => lock(log).head(),
+            None => topics.removed_through,
+        };
+        Ok((seq > 0).then(|| self.epoch.id(seq)))
     }
 }
 

@@ -122,6 +122,36 @@ pub trait EventLog: Send + Sync + 'static {
     /// Readers use it to join a live feed and a replay without a lock: drop every live event
     /// at or before the last replayed id, deliver every one after it.
     fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering>;
+
+    /// The position of `topic`'s newest event: reading after it returns exactly what is
+    /// appended later. `None` when the topic holds nothing and never did, so that reading
+    /// from its start is the same.
+    ///
+    /// A subscriber that follows several topics on one stream records this position for each
+    /// topic when it starts, so that its cursor can resume a topic that had no event yet. The
+    /// provided implementation reads the topic to its end in pages (bounded by retention);
+    /// stores that know their head override it.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when the log could not be read.
+    fn head(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
+        async move {
+            let mut cursor: Option<Arc<str>> = None;
+            loop {
+                let page = self.read_after(topic, cursor.as_deref(), 1024).await?;
+                if let Some(last) = page.events.last() {
+                    cursor = Some(Arc::clone(last.shared_id()));
+                }
+                if !page.has_more || page.events.is_empty() {
+                    return Ok(cursor);
+                }
+            }
+        }
+    }
 }
 
 /// The default number of events replayed to one reconnecting client before the gap rule
@@ -158,6 +188,13 @@ impl<L: EventLog> EventLog for Arc<L> {
 
     fn compare_ids(&self, a: &str, b: &str) -> Option<Ordering> {
         (**self).compare_ids(a, b)
+    }
+
+    fn head(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<Arc<str>>, Self::Error>> + Send {
+        (**self).head(topic)
     }
 }
 

@@ -64,6 +64,7 @@
 mod events;
 mod extract;
 mod middleware;
+mod rejection;
 mod response;
 
 pub use events::Events;
@@ -72,12 +73,13 @@ pub use middleware::{SseEndpoint, SseMiddleware};
 pub use response::HubStream;
 
 pub use poem;
+pub use rejection::{HubRejection, request_head};
 pub use tower_sse::{
-    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
-    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError, ValidLastEventId,
+    self, Authorize, Authorizer, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal,
+    Hub, HubError, InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError, ValidLastEventId, query_topics,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
-    MessageEvent, ReplayOutcome, Retention,
+    MessageEvent, ReplayOutcome, Retention, TopicName, TopicRules, TopicSet,
 };

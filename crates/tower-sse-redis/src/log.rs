@@ -636,6 +636,11 @@ impl EventLog for RedisLog {
     fn compare_ids(&self, a: &str, b: &str) -> Option<std::cmp::Ordering> {
         stream_id::compare(a, b)
     }
+
+    /// The stream's last generated id, as [`LiveLog::last_id`]: one round trip.
+    async fn head(&self, topic: &str) -> Result<Option<Arc<str>>, RedisLogError> {
+        self.last_id(topic).await
+    }
 }
 
 impl LiveLog for RedisLog {

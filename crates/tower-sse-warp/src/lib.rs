@@ -51,6 +51,7 @@
 
 mod filters;
 mod incident;
+mod rejection;
 mod reply;
 mod serve;
 
@@ -58,14 +59,15 @@ pub use filters::{client_cursor, last_event_id};
 pub use reply::{EventStream, EventStreamBody, EventStreamFuture, EventStreamService};
 pub use serve::serve;
 
+pub use rejection::{HubRejection, request_head};
 pub use tower_sse::{
-    self, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal, Hub,
-    InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
-    SubscriptionError, ValidLastEventId,
+    self, Authorize, Authorizer, ClientCursor, DEFAULT_MAX_LAST_EVENT_ID_LEN, GapPolicy, GapSignal,
+    Hub, HubError, InvalidLastEventId, ResponseBody, ShutdownSignal, Sse, SseLayer, Subscription,
+    SubscriptionError, ValidLastEventId, query_topics,
 };
 pub use tower_sse_core::{
     self, Decoded, Decoder, Event, EventError, EventItem, EventLog, LoggedEvent, MemoryLog,
-    MessageEvent, ReplayOutcome, Retention,
+    MessageEvent, ReplayOutcome, Retention, TopicName, TopicRules, TopicSet,
 };
 pub use warp;
 

@@ -36,6 +36,10 @@ pin_project! {
             #[pin]
             stream: EventStream<B>,
         },
+        // An event stream the layer refused (`400`/`403`): its message, once.
+        Rejected {
+            message: Option<Bytes>,
+        },
     }
 }
 
@@ -59,6 +63,14 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    pub(crate) fn rejected(message: Bytes) -> Self {
+        Self {
+            kind: Kind::Rejected {
+                message: Some(message),
+            },
+        }
+    }
+
     /// Whether the layer treats this body as an event stream.
     pub fn is_event_stream(&self) -> bool {
         matches!(self.kind, Kind::EventStream { .. })
@@ -70,6 +82,7 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
         let kind = match self.kind {
             Kind::PassThrough { .. } => "PassThrough",
             Kind::EventStream { .. } => "EventStream",
+            Kind::Rejected { .. } => "Rejected",
         };
         f.debug_struct("ResponseBody")
             .field("kind", &kind)
@@ -89,6 +102,9 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
         match self.project().kind.project() {
             KindProj::PassThrough { body } => body.poll_frame(cx),
             KindProj::EventStream { stream } => stream.poll_frame(cx),
+            KindProj::Rejected { message } => {
+                Poll::Ready(message.take().map(|m| Ok(Frame::data(m))))
+            }
         }
     }
 
@@ -97,6 +113,7 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
         match &self.kind {
             Kind::PassThrough { body } => body.is_end_stream(),
             Kind::EventStream { stream } => stream.is_end_stream(),
+            Kind::Rejected { message } => message.is_none(),
         }
     }
 
@@ -107,6 +124,9 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
             // The layer adds frames of its own: the length is never known in advance.
             Kind::EventStream { stream } if stream.is_end_stream() => SizeHint::with_exact(0),
             Kind::EventStream { .. } => SizeHint::default(),
+            Kind::Rejected { message } => {
+                SizeHint::with_exact(message.as_ref().map_or(0, |m| m.len() as u64))
+            }
         }
     }
 }

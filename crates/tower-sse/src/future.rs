@@ -15,7 +15,13 @@ use http::{
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::{ClientCursor, ResponseBody, layer::Config, replay::Resume, telemetry::RequestInfo};
+use crate::{
+    ClientCursor, ResponseBody,
+    access::{self, Access},
+    layer::Config,
+    replay::Resume,
+    telemetry::RequestInfo,
+};
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -38,6 +44,10 @@ pin_project! {
         resume: Option<Box<(String, ClientCursor)>>,
         replaying: Option<Box<(Response<B>, Box<Resume>)>>,
         info: Option<RequestInfo>,
+        // The stream key's validity and the authorization hook's answer, and the event-stream
+        // response held while the hook answers.
+        access: Option<Access>,
+        held: Option<Box<Response<B>>>,
     }
 }
 
@@ -47,6 +57,7 @@ impl<F, B> ResponseFuture<F, B> {
         config: Arc<Config>,
         resume: Option<Box<(String, ClientCursor)>>,
         info: RequestInfo,
+        access: Option<Access>,
     ) -> Self {
         Self {
             inner,
@@ -54,6 +65,8 @@ impl<F, B> ResponseFuture<F, B> {
             resume,
             replaying: None,
             info: Some(info),
+            access,
+            held: None,
         }
     }
 }
@@ -85,14 +98,41 @@ where
                 response.map(|body| ResponseBody::event_stream(body, config, Some(resume), info))
             ));
         }
-        let mut response = ready!(this.inner.poll(cx))?;
+        let mut response = match this.held.take() {
+            Some(response) => *response,
+            None => {
+                let response = ready!(this.inner.poll(cx))?;
+                if !is_event_stream(response.headers()) {
+                    this.config.take();
+                    return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
+                }
+                response
+            }
+        };
+        // The gate: nothing of a refused stream is replayed or sent, its body is dropped.
+        match this.access.as_mut() {
+            Some(Access::Invalid(error)) => {
+                let error = *error;
+                this.config.take();
+                return Poll::Ready(Ok(access::invalid(error)));
+            }
+            Some(Access::Check(allowed)) => match allowed.as_mut().poll(cx) {
+                Poll::Pending => {
+                    *this.held = Some(Box::new(response));
+                    return Poll::Pending;
+                }
+                Poll::Ready(false) => {
+                    this.config.take();
+                    return Poll::Ready(Ok(access::forbidden()));
+                }
+                Poll::Ready(true) => *this.access = None,
+            },
+            None => {}
+        }
         let config = this
             .config
             .take()
             .expect("ResponseFuture polled after completion");
-        if !is_event_stream(response.headers()) {
-            return Poll::Ready(Ok(response.map(ResponseBody::pass_through)));
-        }
         prepare_headers(response.headers_mut(), &config);
         if is_encoded(response.headers()) {
             // A compression layer inside this one has already encoded the stream: plain-text

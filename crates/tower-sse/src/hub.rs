@@ -34,9 +34,11 @@
 //! # }
 //! ```
 
+mod error;
 mod history;
 mod subscription;
 mod tail;
+mod topics;
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -44,16 +46,22 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
+use http::request::Parts;
 use tokio::sync::broadcast;
-use tower_sse_core::{Event, EventLog, LiveLog, LoggedEvent, MemoryLog};
+use tower_sse_core::{
+    DEFAULT_MAX_TOPICS_PER_STREAM, Event, EventLog, LiveLog, LoggedEvent, MemoryLog, TopicName,
+    TopicRules, TopicSet, TopicSetError,
+};
 
 use history::History;
+use subscription::Start;
 use tail::TailMode;
 
+pub use error::HubError;
 pub use history::{DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS};
 pub use subscription::{Subscription, SubscriptionError};
 
-use crate::GapSignal;
+use crate::{Authorizer, GapSignal, auth};
 
 /// Live events buffered per topic before a slow subscriber has to catch up from the log.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -137,6 +145,9 @@ pub(crate) struct Inner<L: EventLog> {
     /// Set by [`Hub::with_live_log`]: live events come from one tail per hub.
     pub(crate) tail: Option<TailMode<L>>,
     telemetry: crate::telemetry::HubTelemetry,
+    topic_rules: TopicRules,
+    max_topics: usize,
+    authorizer: Option<Authorizer>,
 }
 
 /// A topic in the table and the number of guards ([`TopicRef`]) that hold it.
@@ -418,6 +429,9 @@ impl<L: EventLog> Hub<L> {
                 gap: GapSignal::default(),
                 tail: None,
                 telemetry: Default::default(),
+                topic_rules: TopicRules::new(),
+                max_topics: DEFAULT_MAX_TOPICS_PER_STREAM,
+                authorizer: None,
             }),
         }
     }
@@ -482,6 +496,88 @@ impl<L: EventLog> Hub<L> {
         self
     }
 
+    /// Sets the rules every topic name must follow, at publish and subscribe (default
+    /// [`TopicRules::new`]: 1 to 128 bytes of `A-Z a-z 0-9 . _ ~ / -`).
+    ///
+    /// # Panics
+    ///
+    /// If the hub has already been cloned.
+    #[must_use]
+    pub fn topic_rules(mut self, rules: TopicRules) -> Self {
+        self.inner_mut().topic_rules = rules;
+        self
+    }
+
+    /// Sets the most distinct topics one subscription may carry (default
+    /// [`DEFAULT_MAX_TOPICS_PER_STREAM`], 32).
+    ///
+    /// # Panics
+    ///
+    /// If `topics` is zero, or if the hub has already been cloned.
+    #[must_use]
+    pub fn max_topics(mut self, topics: usize) -> Self {
+        assert!(topics > 0, "a subscription carries at least one topic");
+        self.inner_mut().max_topics = topics;
+        self
+    }
+
+    /// Sets the hook that decides which topics a request may subscribe to; see
+    /// [`Authorize`](crate::Authorize). Consulted for every topic of every subscribe, before
+    /// any topic is joined or read. Publishing is not checked: it is the server's own act
+    /// (check a client's publish with [`Hub::allows`]).
+    ///
+    /// # Panics
+    ///
+    /// If the hub has already been cloned.
+    #[must_use]
+    pub fn authorize(mut self, authorizer: Authorizer) -> Self {
+        self.inner_mut().authorizer = Some(authorizer);
+        self
+    }
+
+    /// Validates `name` with the hub's [`TopicRules`].
+    ///
+    /// # Errors
+    ///
+    /// [`HubError::InvalidTopic`].
+    pub fn topic(&self, name: &str) -> Result<TopicName, HubError<L::Error>> {
+        Ok(self.inner.topic_rules.validate(name)?)
+    }
+
+    /// The distinct topics of `names`, validated, at most [`max_topics`](Self::max_topics).
+    ///
+    /// # Errors
+    ///
+    /// [`HubError::InvalidTopic`] for the first invalid name, [`HubError::Topics`] for none,
+    /// more than `max_topics` distinct ones, or more than four times as many names
+    /// (duplicates included; at least 64 are always read).
+    pub fn topic_set<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<TopicSet, HubError<L::Error>> {
+        // Bounded work on hostile input, duplicates included.
+        let max_names = self.inner.max_topics.saturating_mul(4).max(64);
+        let mut topics = Vec::new();
+        for name in names {
+            if topics.len() == max_names {
+                return Err(HubError::Topics(TopicSetError::TooManyNames {
+                    max: max_names,
+                }));
+            }
+            topics.push(self.topic(name)?);
+        }
+        Ok(TopicSet::new(topics, self.inner.max_topics)?)
+    }
+
+    /// Whether the [`authorize`](Self::authorize) hook lets `request` read `topic` (always,
+    /// without a hook).
+    pub async fn allows(&self, request: &Parts, topic: &TopicName) -> bool {
+        match &self.inner.authorizer {
+            Some(authorizer) => authorizer.allows(request, topic).await,
+            None => true,
+        }
+    }
+
     fn inner_mut(&mut self) -> &mut Inner<L> {
         Arc::get_mut(&mut self.inner).expect("configure a Hub before cloning it")
     }
@@ -502,20 +598,26 @@ impl<L: EventLog> Hub<L> {
     ///
     /// # Errors
     ///
-    /// The log's error; the event was then neither stored nor sent.
-    pub async fn publish(&self, topic: &str, event: &Event<'_>) -> Result<LoggedEvent, L::Error> {
+    /// [`HubError::InvalidTopic`] for a name outside the hub's [`TopicRules`] (the log is not
+    /// touched); the log's error, the event then neither stored nor sent.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        event: &Event<'_>,
+    ) -> Result<LoggedEvent, HubError<L::Error>> {
+        let topic = self.topic(topic)?;
         let logged = if self.inner.tail.is_some() {
             // The tail delivers it, here and on every other server.
-            self.inner.log.append(topic, event).await
+            self.inner.log.append(&topic, event).await
         } else {
-            let topic_ref = self.inner.acquire(topic);
+            let topic_ref = self.inner.acquire(&topic);
             let append = Append::start(&topic_ref);
-            let logged = self.inner.log.append(topic, event).await;
+            let logged = self.inner.log.append(&topic, event).await;
             append.complete(logged.as_ref().ok());
             logged
         };
         self.inner.telemetry.published(&logged);
-        logged
+        logged.map_err(HubError::Log)
     }
 
     /// Subscribes to `topic`: replays the events after `cursor` (the client's
@@ -531,22 +633,98 @@ impl<L: EventLog> Hub<L> {
     ///
     /// # Errors
     ///
-    /// Over a live log, the log's error when the tail could not start following the topic.
-    /// A failed replay read is not an error: the subscription starts with the gap signal,
-    /// reason `log-error` (see [`Hub`]).
+    /// [`HubError::InvalidTopic`] for a name outside the hub's [`TopicRules`];
+    /// [`HubError::Forbidden`] when the [`authorize`](Self::authorize) hook denies the topic to
+    /// a request without credentials (use [`subscribe_request`](Self::subscribe_request) to
+    /// pass the client's); over a live log, the log's error when the tail could not start
+    /// following the topic. A failed replay read is not an error: the subscription starts
+    /// with the gap signal, reason `log-error` (see [`Hub`]).
     pub async fn subscribe(
         &self,
         topic: &str,
         cursor: Option<&str>,
-    ) -> Result<Subscription, L::Error> {
+    ) -> Result<Subscription, HubError<L::Error>> {
+        self.subscribe_topics([topic], cursor).await
+    }
+
+    /// Subscribes to several topics on one stream (see [`subscribe_request`](Self::subscribe_request)),
+    /// as a request without credentials.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe_request`](Self::subscribe_request).
+    pub async fn subscribe_topics<'a>(
+        &self,
+        topics: impl IntoIterator<Item = &'a str>,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, HubError<L::Error>> {
+        let set = self.topic_set(topics)?;
+        if self.inner.authorizer.is_some() {
+            self.check_set(&auth::anonymous(), &set).await?;
+        }
+        self.subscribe_set(&set, cursor).await
+    }
+
+    /// Subscribes the client whose request head is `request` to `topics` on one stream, after
+    /// its last event id `cursor`.
+    ///
+    /// The names are validated ([`TopicRules`]), deduplicated and limited to
+    /// [`max_topics`](Self::max_topics); then the [`authorize`](Self::authorize) hook is asked
+    /// about each, before any topic is joined or read. Each topic's events come in its order,
+    /// with the replay-then-live guarantee of [`subscribe`](Self::subscribe).
+    ///
+    /// With one distinct topic the stream is exactly [`subscribe`](Self::subscribe)'s (the
+    /// log's ids). With several, every event's `id` is a composite cursor of the whole set
+    /// ([`TopicSet`]): `<topic> <opaque>`, where `<topic>` names the event's topic and the rest
+    /// holds every topic's position. A client that reconnects with it as `Last-Event-ID`
+    /// (on any server sharing the log) resumes every topic with no gap and no duplicate; a
+    /// cursor of another set, or no cursor's worth of sense, gets each topic's
+    /// [`GapSignal`] (`unknown-cursor`). Without a cursor, each topic starts at its head.
+    ///
+    /// # Errors
+    ///
+    /// [`HubError::InvalidTopic`], [`HubError::Topics`] (none, or too many),
+    /// [`HubError::Forbidden`] (the first denied topic), or over a live log the log's error.
+    pub async fn subscribe_request<'a>(
+        &self,
+        request: &Parts,
+        topics: impl IntoIterator<Item = &'a str>,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, HubError<L::Error>> {
+        let set = self.topic_set(topics)?;
+        self.check_set(request, &set).await?;
+        self.subscribe_set(&set, cursor).await
+    }
+
+    /// Asks the hook about every topic of `set`.
+    async fn check_set(&self, request: &Parts, set: &TopicSet) -> Result<(), HubError<L::Error>> {
+        if let Some(authorizer) = &self.inner.authorizer {
+            if let Some(topic) = authorizer.first_denied(request, set.names()).await {
+                return Err(HubError::Forbidden { topic });
+            }
+        }
+        Ok(())
+    }
+
+    /// One validated, authorized topic: the log's own ids.
+    async fn subscribe_one(
+        &self,
+        topic: &TopicName,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, HubError<L::Error>> {
         let topic_ref = self.inner.acquire(topic);
         // Join the ring first: every event sent from now on reaches this receiver.
         let receiver = topic_ref.topic.state().sender.subscribe();
         if let Some(mode) = &self.inner.tail {
-            mode.follow(&self.inner, &topic_ref).await?;
+            mode.follow(&self.inner, &topic_ref)
+                .await
+                .map_err(HubError::Log)?;
         }
-        let cursor = cursor.filter(|c| !c.is_empty());
-        Ok(Subscription::start(Arc::clone(&self.inner), topic_ref, receiver, cursor).await)
+        let start = match cursor {
+            Some(cursor) => Start::After(cursor),
+            None => Start::Live,
+        };
+        Ok(Subscription::start(Arc::clone(&self.inner), topic_ref, receiver, start).await)
     }
 
     /// Topics currently tracked: those with subscribers or a publish in flight.

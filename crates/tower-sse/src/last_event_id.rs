@@ -36,7 +36,7 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 pub const DEFAULT_LAST_EVENT_ID_QUERY: &str = "lastEventId";
 
 /// The default longest `Last-Event-ID` accepted, in bytes.
-pub const DEFAULT_MAX_LAST_EVENT_ID_LEN: usize = 256;
+pub const DEFAULT_MAX_LAST_EVENT_ID_LEN: usize = 4096;
 
 /// A validated last event id: UTF-8, no NUL, CR or LF, within the length limit.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -14,9 +14,11 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use tower_layer::Layer;
-use tower_sse_core::{Event, EventLog, encode_comment, encode_comment_line, encode_retry};
+use tower_sse_core::{
+    Event, EventLog, TopicRules, encode_comment, encode_comment_line, encode_retry,
+};
 
-use crate::{GapPolicy, ShutdownSignal, Sse, replay::ReplayConfig};
+use crate::{Authorizer, GapPolicy, ShutdownSignal, Sse, replay::ReplayConfig};
 
 /// The default [`SseLayer::heartbeat`] interval: 15 seconds, as the WHATWG standard suggests.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -229,13 +231,19 @@ impl SseLayer {
     /// Use the same log the handler's events are appended to (an `Arc<MemoryLog>` shared with
     /// a [`Hub`](crate::Hub) via [`Hub::with_log`](crate::Hub::with_log), for example). A
     /// handler that resumes by itself ([`Hub::subscribe`](crate::Hub::subscribe) with the
-    /// [`ClientCursor`](crate::ClientCursor)) does not need this.
+    /// [`ClientCursor`](crate::ClientCursor)) does not need this. A composite cursor (of a
+    /// stream of several topics, [`TopicSet`](tower_sse_core::TopicSet)) is never read from
+    /// the log as one topic's position: the hub stream that issued it resumes it.
     pub fn replay<L: EventLog>(mut self, log: L) -> Self {
         self.config_mut().replay.set_log(log);
         self
     }
 
     /// The topic a request's events are replayed from (default: the request path).
+    ///
+    /// The key must be a valid topic name ([`topic_rules`](Self::topic_rules)); when it is
+    /// not, an event-stream response is replaced by a `400 Bad Request` and the log is never
+    /// read with it.
     pub fn stream_key<F>(mut self, key: F) -> Self
     where
         F: Fn(&Parts) -> String + Send + Sync + 'static,
@@ -249,6 +257,24 @@ impl SseLayer {
     /// request can cost; past it the gap policy applies.
     pub fn max_replay(mut self, events: usize) -> Self {
         self.config_mut().replay.max_replay = events;
+        self
+    }
+
+    /// The rules a [`stream_key`](Self::stream_key) must follow (default [`TopicRules::new`]:
+    /// 1 to 128 bytes of `A-Z a-z 0-9 . _ ~ / -`).
+    pub fn topic_rules(mut self, rules: TopicRules) -> Self {
+        self.config_mut().topic_rules = rules;
+        self
+    }
+
+    /// Asks `authorizer` whether a request may read its stream's topic (its
+    /// [`stream_key`](Self::stream_key)), for every event-stream response, before the layer
+    /// replays anything or passes on the handler's first event. A denied stream is replaced
+    /// by a `403 Forbidden`: none of its events, replayed or live, reaches the client. The
+    /// hook is started when the request comes in and awaited once the handler has answered
+    /// with an event stream; other responses are not held up by it.
+    pub fn authorize(mut self, authorizer: Authorizer) -> Self {
+        self.config_mut().authorizer = Some(authorizer);
         self
     }
 
@@ -291,6 +317,8 @@ pub(crate) struct Config {
     pub(crate) max_last_event_id_len: usize,
     pub(crate) replay: ReplayConfig,
     pub(crate) telemetry: crate::telemetry::LayerTelemetry,
+    pub(crate) topic_rules: TopicRules,
+    pub(crate) authorizer: Option<Authorizer>,
 }
 
 impl Default for Config {
@@ -313,6 +341,8 @@ impl Default for Config {
             max_last_event_id_len: crate::DEFAULT_MAX_LAST_EVENT_ID_LEN,
             replay: ReplayConfig::default(),
             telemetry: crate::telemetry::LayerTelemetry::default(),
+            topic_rules: TopicRules::new(),
+            authorizer: None,
         }
     }
 }

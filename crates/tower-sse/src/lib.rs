@@ -60,7 +60,8 @@
 //!
 //! Every request's last event id (the `Last-Event-ID` header, or the `lastEventId` query
 //! parameter for clients that cannot set headers) is validated into a [`ClientCursor`] request
-//! extension: UTF-8, no NUL, CR or LF, at most 256 bytes; an invalid value is never echoed and
+//! extension: UTF-8, no NUL, CR or LF, at most 4096 bytes by default (room for the
+//! composite cursor of a 32-topic stream); an invalid value is never echoed and
 //! never an error. With [`replay`](SseLayer::replay), the layer resumes event streams itself:
 //! it reads what the client missed from the log (the topic is the request path, or
 //! [`stream_key`](SseLayer::stream_key)), sends it after the priming frame, then the handler's
@@ -74,6 +75,11 @@
 //! by default): [`Hub::subscribe`] replays what a reconnecting client missed after its
 //! `Last-Event-ID` and then goes live with no gap and no duplicate; its [`Subscription`] is a
 //! response body the layer wraps like any other.
+//!
+//! One stream can carry up to 32 topics ([`Hub::subscribe_request`]), resumed together from
+//! one composite `Last-Event-ID`; topic names are validated everywhere
+//! ([`TopicRules`](tower_sse_core::TopicRules)), and an [`Authorizer`] decides which topics a
+//! request may read, in the hub and in the layer ([`SseLayer::authorize`]).
 //!
 //! Errors from the handler's body are passed on as they are; the server then drops the
 //! connection. When the client goes away, the server drops the body and with it the handler's
@@ -170,7 +176,9 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod access;
 mod alarm;
+mod auth;
 mod body;
 mod coalesce;
 mod future;
@@ -179,12 +187,14 @@ mod hub;
 mod last_event_id;
 mod layer;
 pub mod metrics;
+mod query;
 mod replay;
 mod service;
 mod shutdown;
 mod stream;
 mod telemetry;
 
+pub use auth::{Authorize, Authorizer};
 pub use body::ResponseBody;
 #[doc(hidden)]
 pub use coalesce::layer_log_reads;
@@ -192,13 +202,14 @@ pub use future::ResponseFuture;
 pub use gap::{GapReason, GapSignal};
 pub use hub::{
     DEFAULT_CAPACITY, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, DEFAULT_MAX_REPLAY, Hub,
-    REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
+    HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
 };
 pub use last_event_id::{
     ClientCursor, DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_MAX_LAST_EVENT_ID_LEN, InvalidLastEventId,
     LAST_EVENT_ID, ValidLastEventId,
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
+pub use query::query_topics;
 pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;

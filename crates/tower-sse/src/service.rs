@@ -82,17 +82,35 @@ where
         // defaults, so a missing extension must never stand for "the layer found nothing"
         // (with `last_event_id_query(None)`, `?lastEventId=42` would come back as valid).
         // The cost is one extension insert per request, which routers pay anyway.
-        let resume = match self.config.replay.log {
-            Some(_) if cursor != ClientCursor::Absent => {
-                let (parts, body) = req.into_parts();
-                let key = self.config.replay.key(&parts);
-                req = Request::from_parts(parts, body);
-                Some(Box::new((key, cursor.clone())))
-            }
-            _ => None,
+        // A multi-topic stream's composite cursor is resumed by the stream that issued it
+        // (the hub), not read from the log as one topic's position.
+        let replays = self.config.replay.log.is_some()
+            && cursor != ClientCursor::Absent
+            && !cursor
+                .log_cursor()
+                .is_some_and(tower_sse_core::TopicSet::is_cursor);
+        let (resume, access) = if replays || self.config.authorizer.is_some() {
+            let (parts, body) = req.into_parts();
+            let key = self.config.replay.key(&parts);
+            let access = crate::access::gate(
+                &key,
+                &self.config.topic_rules,
+                self.config.authorizer.as_ref(),
+                &parts,
+            );
+            req = Request::from_parts(parts, body);
+            (replays.then(|| Box::new((key, cursor.clone()))), access)
+        } else {
+            (None, None)
         };
         let info = RequestInfo::new(cursor != ClientCursor::Absent, req.uri().path());
         req.extensions_mut().insert(cursor);
-        ResponseFuture::new(self.inner.call(req), Arc::clone(&self.config), resume, info)
+        ResponseFuture::new(
+            self.inner.call(req),
+            Arc::clone(&self.config),
+            resume,
+            info,
+            access,
+        )
     }
 }

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tower_sse::{Hub, ShutdownSignal, Subscription};
+use http::{StatusCode, request::Parts};
+use tower_sse::{Hub, HubError as Refused, ShutdownSignal, Subscription};
 use tower_sse_core::{Event, LoggedEvent, MemoryLog};
 use tower_sse_redis::RedisLog;
 
@@ -12,14 +13,17 @@ pub(crate) const TOPIC: &str = "demo";
 /// The page at `GET /`.
 pub(crate) const INDEX_HTML: &str = include_str!("index.html");
 
-/// Publishes `body` as the data of an event of type `event` (from the raw query string of
-/// `POST /publish`); the new event's id as `{"id":"..."}`, or a message for a 400.
 /// The demo's hub over either log; the framework servers only see this type.
 #[derive(Clone, Debug)]
 pub(crate) enum DemoHub {
     Memory(Hub<MemoryLog>),
     /// Over Redis with a live tail, so several demo servers share one history.
     Redis(Hub<RedisLog>),
+}
+
+/// A hub's refusal or failure as the status and message a server answers with.
+fn refusal<E: std::fmt::Display>(error: &Refused<E>) -> (StatusCode, String) {
+    (error.status(), error.to_string())
 }
 
 /// The log failed; the message names the store.
@@ -52,20 +56,52 @@ impl DemoHub {
         }
     }
 
-    pub(crate) async fn subscribe(
+    /// Subscribes the client of `request` to `topics` (validated, at most 32, authorized).
+    pub(crate) async fn subscribe_request(
         &self,
-        topic: &str,
+        request: &Parts,
+        topics: &[String],
         cursor: Option<&str>,
-    ) -> Result<Subscription, HubError> {
+    ) -> Result<Subscription, (StatusCode, String)> {
+        let topics = topics.iter().map(String::as_str);
         match self {
             Self::Memory(hub) => hub
-                .subscribe(topic, cursor)
+                .subscribe_request(request, topics, cursor)
                 .await
-                .map_err(|e| HubError(e.to_string())),
+                .map_err(|e| refusal(&e)),
             Self::Redis(hub) => hub
-                .subscribe(topic, cursor)
+                .subscribe_request(request, topics, cursor)
                 .await
-                .map_err(|e| HubError(e.to_string())),
+                .map_err(|e| refusal(&e)),
+        }
+    }
+
+    /// Whether the client of `request` may publish to `topic`: a valid name (400) it may
+    /// read (403).
+    pub(crate) async fn check_publish(
+        &self,
+        request: &Parts,
+        topic: &str,
+    ) -> Result<(), (StatusCode, String)> {
+        let (topic, allowed) = match self {
+            Self::Memory(hub) => {
+                let topic = hub.topic(topic).map_err(|e| refusal(&e))?;
+                let allowed = hub.allows(request, &topic).await;
+                (topic, allowed)
+            }
+            Self::Redis(hub) => {
+                let topic = hub.topic(topic).map_err(|e| refusal(&e))?;
+                let allowed = hub.allows(request, &topic).await;
+                (topic, allowed)
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::FORBIDDEN,
+                format!("access to topic {topic} is denied"),
+            ))
         }
     }
 }
@@ -86,8 +122,12 @@ impl From<String> for PublishError {
     }
 }
 
-pub(crate) async fn publish(
+/// Publishes `body` to `topic` (already validated and authorized) as the data of an event of
+/// type `event` (from the raw query string of `POST /publish`); the new event's id as
+/// `{"id":"..."}`, or a message for a 400.
+pub(crate) async fn publish_to(
     hub: &DemoHub,
+    topic: &str,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<String, PublishError> {
@@ -103,7 +143,7 @@ pub(crate) async fn publish(
             .event(event_type)
             .map_err(|e| PublishError::from(format!("bad event type: {e}\n")))?;
     }
-    match hub.publish(TOPIC, &event).await {
+    match hub.publish(topic, &event).await {
         Ok(logged) => Ok(serde_json::json!({ "id": logged.id() }).to_string()),
         Err(e) => Err(PublishError {
             status: 503,
@@ -114,10 +154,24 @@ pub(crate) async fn publish(
 
 /// The percent-decoded value of `name` in `query`: `Err` when it is not UTF-8.
 fn query_param(query: &str, name: &str) -> Option<Result<String, ()>> {
-    let value = query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })?;
+    query_params(query, name, 1).pop()
+}
+
+/// The percent-decoded values of `name` in `query`, the first `max` of them; `Err` for one
+/// that is not UTF-8.
+pub(crate) fn query_params(query: &str, name: &str, max: usize) -> Vec<Result<String, ()>> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+        .take(max)
+        .map(percent_decode)
+        .collect()
+}
+
+fn percent_decode(value: &str) -> Result<String, ()> {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -137,7 +191,7 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, ()>> {
         }
         i += 1;
     }
-    Some(String::from_utf8(out).map_err(|_| ()))
+    String::from_utf8(out).map_err(|_| ())
 }
 
 /// Publishes a `tick` event every `every` until shutdown.
@@ -187,10 +241,18 @@ mod tests {
     #[tokio::test]
     async fn bad_input_is_refused() {
         let hub = DemoHub::Memory(Hub::new());
-        assert!(publish(&hub, Some("event=a%0Db"), b"x").await.is_err());
-        assert!(publish(&hub, Some("event=a%00b"), b"x").await.is_err());
-        assert!(publish(&hub, None, b"\xff").await.is_err());
-        let ok = publish(&hub, Some("event=note"), b"two\nlines")
+        assert!(
+            publish_to(&hub, TOPIC, Some("event=a%0Db"), b"x")
+                .await
+                .is_err()
+        );
+        assert!(
+            publish_to(&hub, TOPIC, Some("event=a%00b"), b"x")
+                .await
+                .is_err()
+        );
+        assert!(publish_to(&hub, TOPIC, None, b"\xff").await.is_err());
+        let ok = publish_to(&hub, TOPIC, Some("event=note"), b"two\nlines")
             .await
             .unwrap();
         assert!(ok.starts_with(r#"{"id":""#), "{ok}");

@@ -3,43 +3,32 @@
 use axum::{
     Router,
     body::Bytes,
-    extract::{RawQuery, State},
-    http::{StatusCode, header::CONTENT_TYPE},
+    extract::State,
+    http::{header::CONTENT_TYPE, request::Parts},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use tokio::net::TcpListener;
 use tower_sse_axum::{HubStream, LastEventId, ShutdownSignal, SseLayer};
 
-use crate::app;
+use crate::{app, topics};
 
 async fn index() -> Html<&'static str> {
     Html(app::INDEX_HTML)
 }
 
-async fn events(
-    State(hub): State<app::DemoHub>,
-    last: LastEventId,
-) -> Result<HubStream, StatusCode> {
-    let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
-    subscription
-        .map(HubStream)
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
-}
-
-async fn publish(
-    State(hub): State<app::DemoHub>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    match app::publish(&hub, query.as_deref(), &body).await {
-        Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(e) => (status(e.status), e.message).into_response(),
+async fn events(State(hub): State<app::DemoHub>, last: LastEventId, head: Parts) -> Response {
+    match topics::subscribe(&hub, &head, last.log_cursor()).await {
+        Ok(subscription) => HubStream(subscription).into_response(),
+        Err(refusal) => (refusal.status, refusal.message).into_response(),
     }
 }
 
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+async fn publish(State(hub): State<app::DemoHub>, head: Parts, body: Bytes) -> Response {
+    match topics::publish(&hub, &head, &body).await {
+        Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(refusal) => (refusal.status, refusal.message).into_response(),
+    }
 }
 
 async fn plain() -> &'static str {

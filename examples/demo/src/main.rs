@@ -14,15 +14,20 @@
 //! --log-capacity N       events kept per topic (default 10000)
 //! --tls-cert PEM         serve HTTPS only, HTTP/2 and HTTP/1.1 by ALPN, with this
 //! --tls-key PEM          certificate chain and key (PKCS#8, PKCS#1 or SEC1; RSA or ECDSA)
+//! --auth-token TOKEN     topics named `private/...` need this token (without the flag they
+//!                        are refused): `Authorization: Bearer TOKEN` or `?access_token=TOKEN`
 //! ```
 //!
 //! The first line on stdout is `listening on http://ADDR` (`https://` with `--tls-cert`)
 //! with the bound address.
 //!
-//! Routes: `GET /` a page that shows the stream; `GET /events` the stream of topic `demo`
-//! (resumes from `Last-Event-ID` or `?lastEventId=`); `POST /publish?event=TYPE` publishes
-//! its body as the data (200 `{"id":"..."}`, or 400 for a type with CR, LF or NUL or a body
-//! that is not UTF-8); `GET /plain` a `text/plain` response behind the same layer;
+//! Routes: `GET /` a page that shows the stream; `GET /events?topic=A&topic=B` the stream of
+//! those topics (default `demo`; at most 32; resumes from `Last-Event-ID` or `?lastEventId=`;
+//! on a stream of several topics every id is `<topic> <cursor>`); `POST
+//! /publish?topic=A&event=TYPE` publishes its body as the data to topic A (default `demo`;
+//! 200 `{"id":"..."}`, 400 for an invalid topic, a type with CR, LF or NUL or a body that is
+//! not UTF-8, 403 for a `private/` topic without the token); `GET /plain` a `text/plain`
+//! response behind the same layer;
 //! `GET /metrics` tower-sse's metrics in Prometheus text format (the page's dashboard reads
 //! them, with `GET /dashboard.js`). Logs go to stderr, at the level in `RUST_LOG` (`info`).
 //!
@@ -37,6 +42,7 @@ mod options;
 mod poem_server;
 mod telemetry;
 mod tls;
+mod topics;
 mod warp_server;
 
 use std::{io::Write, process::ExitCode, time::Duration};
@@ -76,9 +82,10 @@ async fn run(options: Options) -> Result<(), String> {
     telemetry::install()?;
     let retention = Retention::default().max_events(options.log_capacity);
     let hub = match &options.log {
-        LogChoice::Memory => app::DemoHub::Memory(Hub::with_log(
-            MemoryLog::builder().retention(retention).build(),
-        )),
+        LogChoice::Memory => app::DemoHub::Memory(
+            Hub::with_log(MemoryLog::builder().retention(retention).build())
+                .authorize(topics::authorizer(options.auth_token.clone())),
+        ),
         // Several demo servers on one Redis share one history: `with_live_log` tails the
         // shared log, so events published on any server reach clients on all of them.
         LogChoice::Redis(url) => {
@@ -87,7 +94,9 @@ async fn run(options: Options) -> Result<(), String> {
                 .connect()
                 .await
                 .map_err(|e| e.to_string())?;
-            app::DemoHub::Redis(Hub::with_live_log(log))
+            app::DemoHub::Redis(
+                Hub::with_live_log(log).authorize(topics::authorizer(options.auth_token.clone())),
+            )
         }
     };
     let shutdown = ShutdownSignal::new();

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
 [--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N] \
-[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM]";
+[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Framework {
@@ -43,6 +43,8 @@ pub(crate) struct Options {
     pub(crate) accel_buffering: bool,
     /// `--tls-cert` and `--tls-key`: serve HTTPS only (HTTP/2 and HTTP/1.1 by ALPN).
     pub(crate) tls: Option<TlsFiles>,
+    /// `--auth-token`: what `private/` topics need; `None` refuses them.
+    pub(crate) auth_token: Option<String>,
 }
 
 /// The PEM files behind `--tls-cert` and `--tls-key`.
@@ -66,6 +68,7 @@ impl Options {
             log_capacity: 10_000,
             accel_buffering: true,
             tls: None,
+            auth_token: None,
         };
         let (mut tls_cert, mut tls_key) = (None, None);
         while let Some(flag) = args.next() {
@@ -132,6 +135,14 @@ impl Options {
                 }
                 "--tls-cert" => tls_cert = Some(PathBuf::from(value)),
                 "--tls-key" => tls_key = Some(PathBuf::from(value)),
+                "--auth-token" => {
+                    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                        return Err(
+                            "--auth-token takes a non-empty token of visible ASCII".to_owned()
+                        );
+                    }
+                    options.auth_token = Some(value);
+                }
                 _ => return Err(format!("unknown option {flag}")),
             }
         }

@@ -20,19 +20,28 @@ use poem::{
 use tokio::net::TcpListener;
 use tower_sse_poem::{HubStream, LastEventId, ShutdownSignal, SseLayer, SseMiddleware};
 
-use crate::app;
+use crate::{app, topics};
 
 #[handler]
 fn index() -> Html<&'static str> {
     Html(app::INDEX_HTML)
 }
 
+/// The request head, as the hub's authorization hook sees it.
+fn head(req: &Request) -> poem::http::request::Parts {
+    topics::head(
+        req.method().clone(),
+        req.uri().clone(),
+        req.headers().clone(),
+    )
+}
+
 #[handler]
-async fn events(hub: Data<&app::DemoHub>, last: LastEventId) -> poem::Result<HubStream> {
-    let subscription = hub.subscribe(app::TOPIC, last.log_cursor()).await;
-    subscription
-        .map(HubStream)
-        .map_err(poem::error::ServiceUnavailable)
+async fn events(hub: Data<&app::DemoHub>, last: LastEventId, req: &Request) -> Response {
+    match topics::subscribe(&hub, &head(req), last.log_cursor()).await {
+        Ok(subscription) => HubStream(subscription).into_response(),
+        Err(refusal) => (refusal.status, refusal.message).into_response(),
+    }
 }
 
 #[handler]
@@ -47,15 +56,11 @@ async fn publish(hub: Data<&app::DemoHub>, req: &Request, body: Body) -> Respons
                 .into_response();
         }
     };
-    match app::publish(&hub, req.uri().query(), &body).await {
+    match topics::publish(&hub, &head(req), &body).await {
         Ok(json) => Response::builder()
             .content_type("application/json")
             .body(json),
-        Err(e) => (
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.message,
-        )
-            .into_response(),
+        Err(refusal) => (refusal.status, refusal.message).into_response(),
     }
 }
 

@@ -5,10 +5,40 @@ use tokio::net::TcpListener;
 use tower_layer::Layer;
 use tower_sse_warp::{
     ClientCursor, EventStream, EventStreamService, ShutdownSignal, SseLayer,
-    warp::{self, Filter, Reply, http::StatusCode},
+    warp::{
+        self, Filter, Reply,
+        http::{HeaderMap, Method, Uri, request::Parts},
+    },
 };
 
-use crate::app;
+use crate::{app, topics};
+
+/// The request head at `path`, as the hub's authorization hook sees it.
+fn head(
+    path: &'static str,
+) -> impl Filter<Extract = (Parts,), Error = std::convert::Infallible> + Clone {
+    let raw_query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and(raw_query)
+        .map(
+            move |method: Method, headers: HeaderMap, query: Option<String>| {
+                let uri = match query {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path.to_owned(),
+                };
+                let uri = uri.parse().unwrap_or_else(|_| Uri::from_static(path));
+                topics::head(method, uri, headers)
+            },
+        )
+}
+
+fn refused(refusal: topics::Refusal) -> warp::reply::Response {
+    warp::reply::with_status(refusal.message, refusal.status).into_response()
+}
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -20,14 +50,15 @@ pub(crate) async fn serve(
     let index = warp::path::end().map(|| warp::reply::html(app::INDEX_HTML));
     let events = warp::path!("events")
         .and(tower_sse_warp::client_cursor())
+        .and(head("/events"))
         .then({
             let hub = hub.clone();
-            move |cursor: ClientCursor| {
+            move |cursor: ClientCursor, head: Parts| {
                 let hub = hub.clone();
                 async move {
-                    match hub.subscribe(app::TOPIC, cursor.log_cursor()).await {
+                    match topics::subscribe(&hub, &head, cursor.log_cursor()).await {
                         Ok(subscription) => EventStream::from(subscription).into_response(),
-                        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        Err(refusal) => refused(refusal),
                     }
                 }
             }
@@ -45,25 +76,17 @@ pub(crate) async fn serve(
         warp::reply::with_header(script, "content-type", "text/javascript; charset=utf-8")
             .into_response()
     });
-    let raw_query = warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
     let publish = warp::path!("publish")
         .and(warp::post())
-        .and(raw_query)
+        .and(head("/publish"))
         .and(warp::body::bytes())
-        .then(move |query: Option<String>, body: Bytes| {
+        .then(move |head: Parts, body: Bytes| {
             let hub = hub.clone();
             async move {
-                match app::publish(&hub, query.as_deref(), &body).await {
+                match topics::publish(&hub, &head, &body).await {
                     Ok(json) => warp::reply::with_header(json, "content-type", "application/json")
                         .into_response(),
-                    Err(e) => warp::reply::with_status(
-                        e.message,
-                        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-                    )
-                    .into_response(),
+                    Err(refusal) => refused(refusal),
                 }
             }
         });

@@ -45,6 +45,14 @@ impl TopicLog {
         self.dropped_through
     }
 
+    /// The sequence number a reader that has everything stands at: the newest entry, or the
+    /// last dropped one; 0 when the topic never held anything.
+    pub(super) fn head(&self) -> u64 {
+        self.entries
+            .back()
+            .map_or(self.dropped_through, |entry| entry.seq)
+    }
+
     /// Appends an event whose sequence number is above every retained one, then applies
     /// `retention` (which may drop the new event itself).
     pub(super) fn push(

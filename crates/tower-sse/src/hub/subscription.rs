@@ -36,7 +36,21 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Subscription {
     outcome: Option<ReplayOutcome>,
     // One allocation per subscription: the state machine of an async loop.
-    feed: Pin<Box<dyn Stream<Item = Result<Bytes, SubscriptionError>> + Send>>,
+    feed: BoxFeed,
+}
+
+pub(super) type BoxFeed = Pin<Box<dyn Stream<Item = Result<Bytes, SubscriptionError>> + Send>>;
+
+/// Where a topic's feed starts.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Start<'a> {
+    /// With the next live event.
+    Live,
+    /// After this cursor (a client's last event id): replayed from the log, then live.
+    After(&'a str),
+    /// From the topic's first retained event (a topic that held nothing when the client
+    /// first subscribed).
+    Beginning,
 }
 
 impl fmt::Debug for Subscription {
@@ -87,7 +101,7 @@ impl Subscription {
         inner: Arc<Inner<L>>,
         topic: TopicRef<L>,
         receiver: broadcast::Receiver<LoggedEvent>,
-        cursor: Option<&str>,
+        start: Start<'_>,
     ) -> Self {
         let join = topic.topic.state().last_sent.clone();
         let mut feed = Feed {
@@ -102,22 +116,38 @@ impl Subscription {
             outcome: None,
             _gauge: SubscriberGauge::new(),
         };
+        let cursor = match start {
+            Start::Live => None,
+            Start::After(cursor) => Some(Some(Arc::from(cursor))),
+            Start::Beginning => Some(None),
+        };
         if let Some(cursor) = cursor {
             feed.last = None;
-            feed.replay = Some(Replaying::new(Arc::from(cursor), feed.max_replay, true));
+            feed.replay = Some(Replaying::new(cursor, feed.max_replay, true));
             // Errors of the first read become the `log-error` signal.
             let _ = feed.read_page().await;
         }
         let outcome = feed.outcome.take();
+        let feed = Self::unfold(feed);
+        Self { outcome, feed }
+    }
+
+    /// The subscription's frames as a boxed stream that ends after the first error.
+    fn unfold<L: EventLog>(feed: Feed<L>) -> BoxFeed {
         let feed = stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             let item = feed.next().await;
             let keep = item.is_ok().then_some(feed);
             Some((item, keep))
         });
+        Box::pin(feed)
+    }
+
+    /// A subscription over `feed` (a stream of several topics), with no single outcome.
+    pub(super) fn from_feed(feed: BoxFeed) -> Self {
         Self {
-            outcome,
-            feed: Box::pin(feed),
+            outcome: None,
+            feed,
         }
     }
 
@@ -167,7 +197,8 @@ impl Body for Subscription {
 /// A replay in progress: where it is, how many events it may still send, and how many to
 /// ask for next.
 struct Replaying {
-    cursor: Arc<str>,
+    /// `None`: from the topic's start.
+    cursor: Option<Arc<str>>,
     budget: usize,
     limit: usize,
     /// The next read is the first of this replay (its outcome matters).
@@ -177,7 +208,7 @@ struct Replaying {
 }
 
 impl Replaying {
-    fn new(cursor: Arc<str>, budget: usize, on_subscribe: bool) -> Self {
+    fn new(cursor: Option<Arc<str>>, budget: usize, on_subscribe: bool) -> Self {
         Self {
             cursor,
             budget,
@@ -244,7 +275,9 @@ impl<L: EventLog> Feed<L> {
         let join = state.last_sent.clone();
         drop(state);
         match self.last.clone() {
-            Some(cursor) => self.replay = Some(Replaying::new(cursor, self.max_replay, false)),
+            Some(cursor) => {
+                self.replay = Some(Replaying::new(Some(cursor), self.max_replay, false));
+            }
             // Nothing delivered and no position: nothing to resume from.
             None => self.signal(GapReason::TooFarBehind, join),
         }
@@ -257,18 +290,20 @@ impl<L: EventLog> Feed<L> {
         };
         let limit = replay.budget.min(replay.limit);
         // A recent cursor is answered from the topic's history (live logs only), no I/O.
-        let kept = self.topic.topic.state().history.page_after(
-            &self.inner.log,
-            &replay.cursor,
-            limit,
-            REPLAY_PAGE_BYTES,
-        );
+        let kept = replay.cursor.as_ref().and_then(|cursor| {
+            self.topic.topic.state().history.page_after(
+                &self.inner.log,
+                cursor,
+                limit,
+                REPLAY_PAGE_BYTES,
+            )
+        });
         let read = match kept {
             Some(page) => Ok(page),
             None => {
                 telemetry::timed_read(self.inner.log.read_after(
                     self.topic.name(),
-                    Some(&replay.cursor),
+                    replay.cursor.as_deref(),
                     limit,
                 ))
                 .await
@@ -320,7 +355,7 @@ impl<L: EventLog> Feed<L> {
             }
             // A position of this topic: live events at or before it were delivered already
             // (a cursor ahead of a live log's tail, read from another server's).
-            self.last = Some(Arc::clone(&replay.cursor));
+            self.last = replay.cursor.clone();
         }
         let count = page.events.len();
         let bytes: usize = page.events.iter().map(|e| e.frame().len()).sum();
@@ -332,7 +367,7 @@ impl<L: EventLog> Feed<L> {
         for event in page.events {
             let (id, frame) = event.into_parts();
             self.pending.push_back(frame);
-            replay.cursor = Arc::clone(&id);
+            replay.cursor = Some(Arc::clone(&id));
             self.last = Some(id);
         }
         replay.budget = replay.budget.saturating_sub(count);

@@ -1,0 +1,192 @@
+//! Several topics on one stream: one feed per topic, merged, each event's `id` rewritten to
+//! the composite cursor of the whole set ([`TopicSet`]).
+//!
+//! Each topic keeps the single-topic machinery (join the ring first, replay from the log in
+//! pages, the gap rule, catch-up), so each topic's events arrive in its order with no gap and
+//! no duplicate. The merge only interleaves them and keeps one position per topic: the id of
+//! the last event of that topic it passed on. Every event then leaves with
+//! `id: <topic> <composite cursor>`, which names every topic's position, so a client that
+//! reconnects with it resumes every topic where it stood.
+//!
+//! A topic that has had no event on this stream yet stands at its head as read when the
+//! stream started ([`EventLog::head`]), after its feed joined the live ring: an event published
+//! to it while the client is away is replayed on reconnect, not lost.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, stream};
+use tower_sse_core::{EventLog, TopicSet};
+
+use super::{
+    Hub, HubError,
+    subscription::{Start, Subscription},
+};
+
+/// What a log reports as unknown: NUL is in no log id (the conformance suite checks it).
+const UNKNOWN_CURSOR: &str = "\0unknown-composite-cursor";
+
+impl<L: EventLog> Hub<L> {
+    /// Subscribes to every topic of `set` on one stream (see [`Hub::subscribe_topics`]);
+    /// authorization is the caller's.
+    pub(super) async fn subscribe_set(
+        &self,
+        set: &TopicSet,
+        cursor: Option<&str>,
+    ) -> Result<Subscription, HubError<L::Error>> {
+        let cursor = cursor.filter(|c| !c.is_empty());
+        if let [topic] = set.names() {
+            // One topic: the log's own ids, as before multi-topic streams existed.
+            return self.subscribe_one(topic, cursor).await;
+        }
+        // `None`: a cursor this set cannot read (another set, a plain id, garbage).
+        let parsed = cursor.map(|c| set.parse_cursor(c));
+        let mut feeds = Vec::with_capacity(set.len());
+        let mut positions = Vec::with_capacity(set.len());
+        for (i, name) in set.names().iter().enumerate() {
+            let topic_ref = self.inner.acquire(name);
+            let receiver = topic_ref.topic.state().sender.subscribe();
+            if let Some(mode) = &self.inner.tail {
+                mode.follow(&self.inner, &topic_ref)
+                    .await
+                    .map_err(HubError::Log)?;
+            }
+            let resume = match &parsed {
+                Some(Some(positions)) => Some(positions[i].clone()),
+                _ => None,
+            };
+            let (position, start) = match resume {
+                Some(position) => (position, None),
+                // Fresh, or an unknown cursor: the head, read after joining the ring.
+                None => {
+                    let head = self.inner.log.head(name).await.map_err(HubError::Log)?;
+                    let start = match parsed {
+                        Some(None) => Some(Start::After(UNKNOWN_CURSOR)),
+                        _ => None,
+                    };
+                    (head, start)
+                }
+            };
+            let start = start.unwrap_or(match &position {
+                Some(position) => Start::After(position),
+                None => Start::Beginning,
+            });
+            let feed =
+                Subscription::start(Arc::clone(&self.inner), topic_ref, receiver, start).await;
+            feeds.push(feed.map(move |frame| (i, frame)));
+            positions.push(position);
+        }
+        let merge = Merge {
+            set: set.clone(),
+            positions,
+        };
+        let feed = stream::unfold(
+            Some((stream::select_all(feeds), merge)),
+            |state| async move {
+                let (mut feeds, mut merge) = state?;
+                let (topic, frame) = feeds.next().await?;
+                match frame {
+                    Ok(frame) => {
+                        let frame = merge.rewrite(topic, &frame);
+                        Some((Ok(frame), Some((feeds, merge))))
+                    }
+                    // One topic cannot catch up: end the stream, the client resumes them all.
+                    Err(error) => Some((Err(error), None)),
+                }
+            },
+        );
+        Ok(Subscription::from_feed(Box::pin(feed)))
+    }
+}
+
+/// The positions of a multi-topic stream.
+struct Merge {
+    set: TopicSet,
+    positions: Vec<Option<Arc<str>>>,
+}
+
+impl Merge {
+    /// Records the frame's id as its topic's position and writes the composite cursor in its
+    /// place. A frame with an empty id (a gap signal without a position) leaves the position.
+    fn rewrite(&mut self, topic: usize, frame: &Bytes) -> Bytes {
+        let (line, id) = match find_id(frame) {
+            Some((start, end, id)) => (Some((start, end)), id),
+            None => (None, ""),
+        };
+        if !id.is_empty() {
+            self.positions[topic] = Some(Arc::from(id));
+        }
+        let cursor = self.set.encode_cursor(topic, &self.positions);
+        let mut out = BytesMut::with_capacity(frame.len() + cursor.len() + 5);
+        let (before, after) = match line {
+            Some((start, end)) => (&frame[..start], &frame[end..]),
+            None => (&frame[..0], &frame[..]),
+        };
+        out.extend_from_slice(before);
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(cursor.as_bytes());
+        out.extend_from_slice(b"\n");
+        out.extend_from_slice(after);
+        out.freeze()
+    }
+}
+
+/// The `id` line of an encoded event (LF line ends, as the encoder writes): its byte range,
+/// line end included, and its value.
+fn find_id(frame: &[u8]) -> Option<(usize, usize, &str)> {
+    let mut start = 0;
+    while start < frame.len() {
+        let end = memchr::memchr(b'\n', &frame[start..]).map_or(frame.len(), |i| start + i + 1);
+        let line = &frame[start..end];
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        if content.is_empty() {
+            return None;
+        }
+        let value = if content == b"id" {
+            Some(&b""[..])
+        } else {
+            content
+                .strip_prefix(b"id:")
+                .map(|v| v.strip_prefix(b" ").unwrap_or(v))
+        };
+        if let Some(value) = value {
+            return Some((start, end, std::str::from_utf8(value).unwrap_or("")));
+        }
+        start = end;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_sse_core::TopicName;
+
+    #[test]
+    fn the_id_line_is_replaced_in_place() {
+        let set = TopicSet::new(
+            [TopicName::new("a").unwrap(), TopicName::new("b").unwrap()],
+            32,
+        )
+        .unwrap();
+        let mut merge = Merge {
+            positions: vec![None, Some("h".into())],
+            set,
+        };
+        let frame = Bytes::from_static(b":c\nid: 5\nevent: x\ndata: id: 9\n\n");
+        let out = merge.rewrite(0, &frame);
+        let text = std::str::from_utf8(&out).unwrap();
+        let expected = merge
+            .set
+            .encode_cursor(0, &[Some("5".into()), Some("h".into())]);
+        assert_eq!(
+            text,
+            format!(":c\nid: {expected}\nevent: x\ndata: id: 9\n\n")
+        );
+        // A gap signal without a position keeps the topic's position.
+        let gap = Bytes::from_static(b"id:\nevent: sse-gap\ndata: {}\n\n");
+        let out = merge.rewrite(1, &gap);
+        assert!(std::str::from_utf8(&out).unwrap().starts_with("id: b m1."));
+        assert_eq!(merge.positions[1].as_deref(), Some("h"));
+    }
+}
