@@ -39,6 +39,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod boundary;
+mod claim;
 mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -51,6 +52,7 @@ mod replay;
 mod retention;
 
 pub use boundary::{FrameBoundary, Position};
+pub use claim::{ClaimStore, ClaimStoreFull, DEFAULT_MAX_CLAIM_KEYS, MemoryClaimStore};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent};
 pub use event::{
