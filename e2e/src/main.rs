@@ -5,7 +5,9 @@
 //!    framework (`resume.rs`);
 //! 2. **nginx**: gzip and proxy buffering in front of the demo (`nginx.rs`);
 //! 3. **node**: Node's `eventsource` package behind the same cutting proxy (`resume.rs`);
-//! 4. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
+//! 4. **generations**: resumable answers (examples/llm-tokens) read by Chromium, Node's
+//!    `eventsource` and OpenAI's `openai` package (`generations.rs`);
+//! 5. **load**: 10,000 streams, 10 events/s for 30 s, memory and latency (`load.rs`), whose
 //!    figures go to BENCHMARKS.md.
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
@@ -19,7 +21,7 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,load
+//! E2E_ONLY                      scenarios to run, comma separated   browser,nginx,node,generations,load
 //! E2E_FRAMEWORKS                demo frameworks (browser, node, nginx live) axum,warp,poem
 //! E2E_EVENTS                    events in the browser and Node runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
@@ -36,6 +38,7 @@
 mod benchmarks;
 mod client;
 mod cut_proxy;
+mod generations;
 mod load;
 mod nginx;
 mod process;
@@ -129,7 +132,7 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,nginx,node,load"),
+            only: list("E2E_ONLY", "browser,nginx,node,generations,load"),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -302,6 +305,10 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
     if settings.runs("nginx") {
         println!("\n-- nginx: gzip, proxy buffering, proxy_read_timeout");
         outcomes.extend(nginx::nginx(tools, settings).await);
+    }
+    if settings.runs("generations") {
+        println!("\n-- generations: examples/llm-tokens with Chromium, eventsource and openai");
+        outcomes.extend(generations::generations(tools).await);
     }
     if settings.runs("load") {
         println!(

@@ -16,14 +16,14 @@ use tower_sse::generation::{
 use tower_sse_axum::{LastEventId, ShutdownSignal, SseLayer};
 use tower_sse_core::{ClaimStore, EventLog};
 
-use crate::model;
+use crate::{model, responses};
 
 /// The longest question accepted, in bytes.
 pub(crate) const MAX_QUESTION: usize = 16 * 1024;
 
-struct AppState<L: EventLog, S: ClaimStore> {
-    generations: Generations<L, S>,
-    token_delay: Duration,
+pub(crate) struct AppState<L: EventLog, S: ClaimStore> {
+    pub(crate) generations: Generations<L, S>,
+    pub(crate) token_delay: Duration,
 }
 
 impl<L: EventLog, S: ClaimStore> Clone for AppState<L, S> {
@@ -35,11 +35,11 @@ impl<L: EventLog, S: ClaimStore> Clone for AppState<L, S> {
     }
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, format!("{message}\n")).into_response()
 }
 
-fn generation_error(e: &GenerationError) -> Response {
+pub(crate) fn generation_error(e: &GenerationError) -> Response {
     let status = match e {
         GenerationError::NotFound => StatusCode::NOT_FOUND,
         GenerationError::KeyTooLong { .. } | GenerationError::InvalidCursor => {
@@ -157,6 +157,8 @@ pub(crate) fn router<L: EventLog, S: ClaimStore>(
             "/answers/{id}",
             get(answer::<L, S>).delete(cancel::<L, S>),
         )
+        .route("/v1/responses", post(responses::create::<L, S>))
+        .route("/v1/responses/{id}", get(responses::retrieve::<L, S>))
         .layer(DefaultBodyLimit::max(MAX_QUESTION))
         .with_state(state)
         .layer(

@@ -23,6 +23,9 @@
 //! - `DELETE /answers/{id}` cancels: `200` once the answer ended with `cancelled` (or had
 //!   already ended), `202` when the producer runs on another server and will stop shortly.
 //!
+//! - `POST /v1/responses` and `GET /v1/responses/{id}?stream=true&starting_after=N`: the same
+//!   answers shaped like OpenAI's Responses API, read by OpenAI's client libraries.
+//!
 //! ```sh
 //! curl -d 'why is the sky blue?' -H 'Idempotency-Key: q1' localhost:3001/ask  # {"id":"…"}
 //! curl -N localhost:3001/answers/ID
@@ -31,6 +34,7 @@
 
 mod app;
 mod model;
+mod responses;
 
 use std::{io::Write, process::ExitCode, time::Duration};
 

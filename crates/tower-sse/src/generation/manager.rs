@@ -237,6 +237,7 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
         let next = Arc::new(AtomicU64::new(0));
         let sink = TokenSink {
             hub: self.inner.hub.clone(),
+            id: id.as_str().into(),
             topic: topic.as_str().into(),
             next: Arc::clone(&next),
             max_events: config.max_events,

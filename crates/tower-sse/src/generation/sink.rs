@@ -23,6 +23,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// await when the generation is cancelled.
 pub struct TokenSink<L: EventLog> {
     pub(crate) hub: Hub<L>,
+    pub(crate) id: Arc<str>,
     pub(crate) topic: Arc<str>,
     pub(crate) next: Arc<AtomicU64>,
     pub(crate) max_events: u64,
@@ -118,6 +119,11 @@ impl<L: EventLog> TokenSink<L> {
             .await
             .map_err(|e| SinkError::Log(Box::new(e)))?;
         Ok(n)
+    }
+
+    /// The id of the generation this sink writes to.
+    pub fn generation_id(&self) -> &str {
+        &self.id
     }
 
     /// The sequence number the next event gets.
