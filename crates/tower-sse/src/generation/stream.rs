@@ -54,7 +54,6 @@ impl fmt::Debug for GenerationStream {
 }
 
 impl GenerationStream {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         subscription: Subscription,
         skip_through: Option<u64>,
@@ -103,15 +102,12 @@ impl GenerationStream {
         if info.terminal {
             self.finished = true;
         }
-        match &self.padding {
-            Some(padding) => {
-                let fill = padding.padded_len(frame.len()) - frame.len() - 2;
-                self.batch.reserve(fill + 2 + frame.len());
-                self.batch.put_u8(b':');
-                self.batch.put_bytes(b' ', fill);
-                self.batch.put_u8(b'\n');
-            }
-            None => {}
+        if let Some(padding) = &self.padding {
+            let fill = padding.padded_len(frame.len()) - frame.len() - 2;
+            self.batch.reserve(fill + 2 + frame.len());
+            self.batch.put_u8(b':');
+            self.batch.put_bytes(b' ', fill);
+            self.batch.put_u8(b'\n');
         }
         self.batch.extend_from_slice(frame);
     }
