@@ -231,7 +231,9 @@ async fn resume_elsewhere(
         let id = a
             .start(None, |sink| async move {
                 for i in 0..100 {
-                    sink.token(&format!("t{i}")).await.map_err(|e| e.to_string())?;
+                    sink.token(&format!("t{i}"))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             })
@@ -250,7 +252,11 @@ async fn resume_elsewhere(
         let at = text.find("\"text\":\"t50\"").expect("token 50");
         let before = &text[..at];
         let id_line = before.rfind("id: ").expect("an id");
-        let last = before[id_line + 4..].lines().next().expect("id line").to_owned();
+        let last = before[id_line + 4..]
+            .lines()
+            .next()
+            .expect("id line")
+            .to_owned();
         let t0 = Instant::now();
         let (mut stream, seen) = get(b_addr, &id, Some(&last)).await;
         read_until(&mut stream, seen, b"\"text\":\"t51\"").await;
@@ -284,7 +290,11 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         println!("| row | samples | p50 | p99 |\n| --- | ---: | ---: | ---: |");
-        let memory = Generations::new(Hub::with_log(MemoryLog::new()), MemoryClaimStore::new(), config());
+        let memory = Generations::new(
+            Hub::with_log(MemoryLog::new()),
+            MemoryClaimStore::new(),
+            config(),
+        );
         let memory_addr = serve(memory.clone()).await;
         row(
             "token → client, MemoryLog (in process)",

@@ -181,7 +181,9 @@ async fn browser(tools: &Tools) -> Result<String, String> {
     let figures = check_stream(&sequence, &terminal, &numbers("readyStates"))?;
     let opens = report["opens"].as_i64().unwrap_or(0);
     if opens != 1 {
-        return Err(format!("{opens} opens: the EventSource went on after the 204"));
+        return Err(format!(
+            "{opens} opens: the EventSource went on after the 204"
+        ));
     }
     if report["others"].as_array().is_some_and(|o| !o.is_empty()) {
         return Err(format!("unexpected message events {}", report["others"]));
@@ -247,7 +249,9 @@ async fn node_eventsource(tools: &Tools) -> Result<String, String> {
                 let data: Value =
                     serde_json::from_str(line["data"].as_str().unwrap_or("")).unwrap_or_default();
                 match line["type"].as_str() {
-                    Some("token") => sequence.push(data["sequence_number"].as_u64().unwrap_or(u64::MAX)),
+                    Some("token") => {
+                        sequence.push(data["sequence_number"].as_u64().unwrap_or(u64::MAX))
+                    }
                     Some(kind) => terminal.push((kind.to_owned(), data)),
                     None => return Err(format!("event without type {line}")),
                 }
@@ -326,12 +330,16 @@ async fn ask(addr: std::net::SocketAddr) -> Result<String, String> {
         .await
         .map_err(|e| format!("ask: {e}"))?;
     let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
-        .await
-        .map_err(|_| "ask: no answer in 10 s".to_owned())?
-        .map_err(|e| format!("ask: {e}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .map_err(|_| "ask: no answer in 10 s".to_owned())?
+    .map_err(|e| format!("ask: {e}"))?;
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    let json: Value = serde_json::from_str(body).map_err(|_| format!("ask answered {response:?}"))?;
+    let json: Value =
+        serde_json::from_str(body).map_err(|_| format!("ask answered {response:?}"))?;
     json["id"]
         .as_str()
         .map(str::to_owned)

@@ -129,6 +129,9 @@ impl<S: ClaimStore> ClaimStore for Arc<S> {
     }
 }
 
+/// Keys, with their value and expiry.
+type Entries = HashMap<Box<str>, (Box<str>, Instant)>;
+
 /// The default [`MemoryClaimStore::with_max_keys`]: 100,000 keys.
 pub const DEFAULT_MAX_CLAIM_KEYS: usize = 100_000;
 
@@ -152,7 +155,7 @@ impl std::error::Error for ClaimStoreFull {}
 /// Expired keys are dropped when the store is full and a key is added, so a full store is
 /// only reported when every key is still live. Time is read through its [`Clock`].
 pub struct MemoryClaimStore<C = StdClock> {
-    inner: Arc<Mutex<HashMap<Box<str>, (Box<str>, Instant)>>>,
+    inner: Arc<Mutex<Entries>>,
     max_keys: usize,
     clock: C,
 }
@@ -198,7 +201,7 @@ impl<C: Clock> MemoryClaimStore<C> {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Box<str>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Every update leaves the map consistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -252,7 +255,7 @@ impl<C: Clock> MemoryClaimStore<C> {
 
     fn insert(
         &self,
-        map: &mut HashMap<Box<str>, (Box<str>, Instant)>,
+        map: &mut Entries,
         now: Instant,
         key: &str,
         value: &str,

@@ -33,7 +33,10 @@ async fn keys_expire_and_can_be_replaced_and_removed() {
     let server = RedisServer::start();
     let store = RedisClaimStore::new(&RedisLog::connect(&server.url()).await.unwrap());
     assert_eq!(
-        store.claim("k", "1", Duration::from_millis(200)).await.unwrap(),
+        store
+            .claim("k", "1", Duration::from_millis(200))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(

@@ -70,7 +70,9 @@ async fn one_producer_per_key_across_servers_and_readers_anywhere() {
                     runs.fetch_add(1, Ordering::SeqCst);
                     for i in 0..5 {
                         tokio::time::sleep(Duration::from_millis(5)).await;
-                        sink.token(&format!("{i}")).await.map_err(|e| e.to_string())?;
+                        sink.token(&format!("{i}"))
+                            .await
+                            .map_err(|e| e.to_string())?;
                     }
                     Ok(())
                 })
@@ -80,7 +82,10 @@ async fn one_producer_per_key_across_servers_and_readers_anywhere() {
         };
         let (sa, sb) = tokio::join!(start(a.clone()), start(b.clone()));
         assert_eq!(sa.id, sb.id, "round {round}");
-        assert!(sa.created ^ sb.created, "round {round}: exactly one created");
+        assert!(
+            sa.created ^ sb.created,
+            "round {round}: exactly one created"
+        );
         // Read on both servers: the same events, whoever produced them.
         let (ea, eb) = tokio::join!(
             async { events(open(&a, &sa.id, Resume::Start).await).await },
@@ -104,7 +109,9 @@ async fn cancel_from_the_other_server() {
         .start(None, |sink| async move {
             for i in 0.. {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                sink.token(&format!("{i}")).await.map_err(|e| e.to_string())?;
+                sink.token(&format!("{i}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok(())
         })

@@ -142,6 +142,9 @@ impl<'a> Resume<'a> {
 /// What [`Generations::open`] returns.
 #[derive(Debug)]
 #[non_exhaustive]
+// Returned once per request and matched at once: boxing the stream would cost an allocation
+// on every open for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Opened {
     /// The events after the reader's position, ending after the terminal event.
     Stream(GenerationStream),

@@ -50,7 +50,9 @@ fn tokens(
         Box::pin(async move {
             for i in 0..n {
                 tokio::time::sleep(every).await;
-                sink.token(&format!("t{i}")).await.map_err(|e| e.to_string())?;
+                sink.token(&format!("t{i}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok(())
         })
@@ -120,18 +122,30 @@ async fn a_whole_answer_then_done_and_204_after_it() {
         Opened::Finished
     ));
     assert!(matches!(
-        gens.open(&started.id, Resume::AfterSequence(5)).await.unwrap(),
+        gens.open(&started.id, Resume::AfterSequence(5))
+            .await
+            .unwrap(),
         Opened::Finished
     ));
     assert!(matches!(
-        gens.open(&started.id, Resume::AfterSequence(99)).await.unwrap(),
+        gens.open(&started.id, Resume::AfterSequence(99))
+            .await
+            .unwrap(),
         Opened::Finished
     ));
     // Before it: the rest, ending with done.
     let rest = decode(&chunks(open(&gens, &started.id, Resume::AfterSequence(3)).await).await);
     assert_eq!(rest.iter().map(seq).collect::<Vec<_>>(), [4, 5]);
     let rest = decode(
-        &chunks(open(&gens, &started.id, Resume::AfterId(&events[1].last_event_id)).await).await,
+        &chunks(
+            open(
+                &gens,
+                &started.id,
+                Resume::AfterId(&events[1].last_event_id),
+            )
+            .await,
+        )
+        .await,
     );
     assert_eq!(rest.iter().map(seq).collect::<Vec<_>>(), [2, 3, 4, 5]);
     // A fresh reader still gets the whole answer, until the retention ends.
@@ -160,8 +174,13 @@ async fn resume_mid_answer_misses_nothing_and_repeats_nothing() {
     drop(stream);
     tokio::time::sleep(Duration::from_millis(55)).await; // tokens go on meanwhile
     let last = seen.last().unwrap().last_event_id.clone();
-    seen.extend(decode(&chunks(open(&gens, &id, Resume::AfterId(&last)).await).await));
-    assert_eq!(seen.iter().map(seq).collect::<Vec<_>>(), (0..=20).collect::<Vec<_>>());
+    seen.extend(decode(
+        &chunks(open(&gens, &id, Resume::AfterId(&last)).await).await,
+    ));
+    assert_eq!(
+        seen.iter().map(seq).collect::<Vec<_>>(),
+        (0..=20).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -187,7 +206,10 @@ async fn one_producer_per_idempotency_key_even_when_started_at_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // Another key is another generation.
-    let other = gens.start(Some("other"), |_| async { Ok(()) }).await.unwrap();
+    let other = gens
+        .start(Some("other"), |_| async { Ok(()) })
+        .await
+        .unwrap();
     assert_ne!(other.id, started[0].id);
 }
 
@@ -205,10 +227,16 @@ async fn cancel_on_request_stops_the_producer_and_ends_with_cancelled() {
     let events = decode(&chunks(stream).await);
     let last = events.last().unwrap();
     assert_eq!(last.event_type, "cancelled");
-    assert!(last.data.ends_with(r#""status":"cancelled","reason":"request"}"#));
+    assert!(
+        last.data
+            .ends_with(r#""status":"cancelled","reason":"request"}"#)
+    );
     assert!(events.len() < 10, "{} events", events.len());
     assert_eq!(gens.running(), 0);
-    assert_eq!(gens.cancel(&id).await.unwrap(), CancelOutcome::AlreadyFinished);
+    assert_eq!(
+        gens.cancel(&id).await.unwrap(),
+        CancelOutcome::AlreadyFinished
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -273,8 +301,14 @@ async fn bad_input_is_refused_clearly() {
         gens.start(Some("123456789"), |_| async { Ok(()) }).await,
         Err(GenerationError::KeyTooLong { max: 8 })
     ));
-    let a = gens.start(None, tokens(100, Duration::from_secs(1))).await.unwrap();
-    let b = gens.start(None, tokens(100, Duration::from_secs(1))).await.unwrap();
+    let a = gens
+        .start(None, tokens(100, Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let b = gens
+        .start(None, tokens(100, Duration::from_secs(1)))
+        .await
+        .unwrap();
     assert!(matches!(
         gens.start(None, |_| async { Ok(()) }).await,
         Err(GenerationError::TooManyRunning { limit: 2 })
@@ -282,14 +316,25 @@ async fn bad_input_is_refused_clearly() {
     // Unknown ids, numeric or not.
     for id in ["1", "0", "zzz", "", &"0".repeat(32), &"a".repeat(10_000)] {
         assert!(
-            matches!(gens.open(id, Resume::Start).await, Err(GenerationError::NotFound)),
+            matches!(
+                gens.open(id, Resume::Start).await,
+                Err(GenerationError::NotFound)
+            ),
             "{id}"
         );
-        assert!(matches!(gens.cancel(id).await, Err(GenerationError::NotFound)));
+        assert!(matches!(
+            gens.cancel(id).await,
+            Err(GenerationError::NotFound)
+        ));
     }
     // A Last-Event-ID that is not a position of this generation.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let events = decode(&[open(&gens, &b.id, Resume::Start).await.next().await.unwrap().unwrap()]);
+    let events = decode(&[open(&gens, &b.id, Resume::Start)
+        .await
+        .next()
+        .await
+        .unwrap()
+        .unwrap()]);
     let foreign = events[0].last_event_id.clone();
     for cursor in [foreign.as_str(), "garbage", "1-1\n"] {
         assert!(
@@ -328,7 +373,9 @@ async fn tokens_close_together_share_one_write() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 for i in 0..5 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
-                    sink.token(&format!("{burst}.{i}")).await.map_err(|e| e.to_string())?;
+                    sink.token(&format!("{burst}.{i}"))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
             }
             Ok(())
@@ -376,7 +423,11 @@ async fn padding_brings_every_event_to_a_bucket_and_changes_no_event() {
         }
     };
     let owned: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
-    let a = padded.start(None, producer(owned.clone())).await.unwrap().id;
+    let a = padded
+        .start(None, producer(owned.clone()))
+        .await
+        .unwrap()
+        .id;
     let b = plain.start(None, producer(owned)).await.unwrap().id;
     let (padded_stream, plain_stream) = (
         open(&padded, &a, Resume::Start).await,

@@ -10,9 +10,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
-use tower_sse::generation::{
-    CancelOutcome, GenerationError, Generations, Opened, Resume,
-};
+use tower_sse::generation::{CancelOutcome, GenerationError, Generations, Opened, Resume};
 use tower_sse_axum::{LastEventId, ShutdownSignal, SseLayer};
 use tower_sse_core::{ClaimStore, EventLog};
 
@@ -153,10 +151,7 @@ pub(crate) fn router<L: EventLog, S: ClaimStore>(
     Router::new()
         .route("/", get(index))
         .route("/ask", post(ask::<L, S>))
-        .route(
-            "/answers/{id}",
-            get(answer::<L, S>).delete(cancel::<L, S>),
-        )
+        .route("/answers/{id}", get(answer::<L, S>).delete(cancel::<L, S>))
         .route("/v1/responses", post(responses::create::<L, S>))
         .route("/v1/responses/{id}", get(responses::retrieve::<L, S>))
         .layer(DefaultBodyLimit::max(MAX_QUESTION))

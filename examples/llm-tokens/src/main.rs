@@ -77,7 +77,11 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--retention-secs" => options.retention = Duration::from_secs(number()?.max(1)),
             "--log" if value == "memory" => options.log = None,
             "--log" if value.starts_with("redis://") => options.log = Some(value.clone()),
-            "--log" => return Err(format!("--log is memory or redis://HOST:PORT, not {value:?}")),
+            "--log" => {
+                return Err(format!(
+                    "--log is memory or redis://HOST:PORT, not {value:?}"
+                ));
+            }
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -112,8 +116,7 @@ async fn run(options: Options) -> Result<(), String> {
     let router = match &options.log {
         None => {
             let log = MemoryLog::builder().retention(retention).build();
-            let generations =
-                Generations::new(Hub::with_log(log), MemoryClaimStore::new(), config);
+            let generations = Generations::new(Hub::with_log(log), MemoryClaimStore::new(), config);
             app::router(generations, options.token_delay, &shutdown)
         }
         Some(url) => {

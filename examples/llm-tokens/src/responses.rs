@@ -50,18 +50,27 @@ async fn generate<L: EventLog>(
         }
     };
     let response = |status: &str| json!({ "id": id, "object": "response", "status": status });
-    send("response.created", json!({ "response": response("in_progress") })).await?;
+    send(
+        "response.created",
+        json!({ "response": response("in_progress") }),
+    )
+    .await?;
     let item = format!("msg_{}", sink.generation_id());
     let mut text = String::new();
     for token in tokens {
         tokio::time::sleep(delay).await;
         text.push_str(&token);
-        let delta = json!({ "item_id": item, "output_index": 0, "content_index": 0, "delta": token });
+        let delta =
+            json!({ "item_id": item, "output_index": 0, "content_index": 0, "delta": token });
         send("response.output_text.delta", delta).await?;
     }
     let done = json!({ "item_id": item, "output_index": 0, "content_index": 0, "text": text });
     send("response.output_text.done", done).await?;
-    send("response.completed", json!({ "response": response("completed") })).await?;
+    send(
+        "response.completed",
+        json!({ "response": response("completed") }),
+    )
+    .await?;
     Ok(())
 }
 

@@ -55,7 +55,12 @@ async fn send(addr: &str, request: Request<Full<Bytes>>) -> Response<Incoming> {
         .unwrap()
 }
 
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request<Full<Bytes>> {
+fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Request<Full<Bytes>> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
@@ -63,11 +68,15 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    builder.body(Full::new(Bytes::copy_from_slice(body))).unwrap()
+    builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap()
 }
 
 async fn text(response: Response<Incoming>) -> String {
-    let body = timeout(NETWORK, response.into_body().collect()).await.unwrap();
+    let body = timeout(NETWORK, response.into_body().collect())
+        .await
+        .unwrap();
     String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
 }
 
@@ -103,7 +112,9 @@ impl Reader {
             if let Some(Decoded::Event(event)) = self.decoder.decode().unwrap() {
                 return Some(event);
             }
-            let frame = timeout(NETWORK, self.body.frame()).await.expect("an event in time")?;
+            let frame = timeout(NETWORK, self.body.frame())
+                .await
+                .expect("an event in time")?;
             if let Ok(data) = frame.unwrap().into_data() {
                 self.decoder.feed(&data);
             }
@@ -148,7 +159,11 @@ fn check_answer(events: &[MessageEvent], first: u64, kind: &str) -> String {
 async fn the_contract_with_the_memory_log() {
     let (_server, addr) = start(&["--token-ms", "5"]).await;
     let id = ask(&addr, "why?", Some("key-1")).await;
-    assert_eq!(ask(&addr, "why?", Some("key-1")).await, id, "same key, same id");
+    assert_eq!(
+        ask(&addr, "why?", Some("key-1")).await,
+        id,
+        "same key, same id"
+    );
     assert_ne!(ask(&addr, "why?", None).await, id);
 
     let path = format!("/answers/{id}");
@@ -175,9 +190,16 @@ async fn the_contract_with_the_memory_log() {
     for (query, headers) in [
         (format!("?starting_after={last_seq}"), vec![]),
         ("?starting_after=100000".to_owned(), vec![]),
-        (String::new(), vec![("last-event-id", done.last_event_id.as_str())]),
+        (
+            String::new(),
+            vec![("last-event-id", done.last_event_id.as_str())],
+        ),
     ] {
-        let response = send(&addr, request("GET", &format!("{path}{query}"), &headers, b"")).await;
+        let response = send(
+            &addr,
+            request("GET", &format!("{path}{query}"), &headers, b""),
+        )
+        .await;
         assert_eq!(response.status(), 204, "{query} {headers:?}");
         assert_eq!(text(response).await, "");
     }
@@ -186,21 +208,41 @@ async fn the_contract_with_the_memory_log() {
 
     // Unknown ids, numeric or not: 404. Bad cursors: 400.
     for unknown in ["1", "0", "abc", "00000000000000000000000000000000"] {
-        let response = send(&addr, request("GET", &format!("/answers/{unknown}"), &[], b"")).await;
+        let response = send(
+            &addr,
+            request("GET", &format!("/answers/{unknown}"), &[], b""),
+        )
+        .await;
         assert_eq!(response.status(), 404, "{unknown}");
-        let response = send(&addr, request("DELETE", &format!("/answers/{unknown}"), &[], b"")).await;
+        let response = send(
+            &addr,
+            request("DELETE", &format!("/answers/{unknown}"), &[], b""),
+        )
+        .await;
         assert_eq!(response.status(), 404, "{unknown}");
     }
-    let response = send(&addr, request("GET", &format!("{path}?starting_after=x"), &[], b"")).await;
+    let response = send(
+        &addr,
+        request("GET", &format!("{path}?starting_after=x"), &[], b""),
+    )
+    .await;
     assert_eq!(response.status(), 400);
-    let response = send(&addr, request("GET", &path, &[("last-event-id", "nope")], b"")).await;
+    let response = send(
+        &addr,
+        request("GET", &path, &[("last-event-id", "nope")], b""),
+    )
+    .await;
     assert_eq!(response.status(), 400);
 
     // Bounds on what a client sends.
     let response = send(&addr, request("POST", "/ask", &[], &vec![b'a'; 17 * 1024])).await;
     assert_eq!(response.status(), 413);
     let long_key = "k".repeat(300);
-    let response = send(&addr, request("POST", "/ask", &[("idempotency-key", &long_key)], b"q")).await;
+    let response = send(
+        &addr,
+        request("POST", "/ask", &[("idempotency-key", &long_key)], b"q"),
+    )
+    .await;
     assert_eq!(response.status(), 400);
 }
 
@@ -224,7 +266,10 @@ async fn delete_cancels_and_the_stream_ends_with_cancelled() {
     let again = Reader::open(&addr, &path, &[]).await.rest().await;
     check_answer(&again, 0, "cancelled");
     let after = format!("{path}?starting_after={}", seq(again.last().unwrap()));
-    assert_eq!(send(&addr, request("GET", &after, &[], b"")).await.status(), 204);
+    assert_eq!(
+        send(&addr, request("GET", &after, &[], b"")).await.status(),
+        204
+    );
 }
 
 /// A `redis-server` on a free loopback port, killed on drop.
@@ -240,7 +285,14 @@ async fn redis() -> Redis {
         .unwrap()
         .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -280,7 +332,12 @@ async fn two_instances_on_one_redis() {
     drop(on_b);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let last = events.last().unwrap().last_event_id.clone();
-    events.extend(Reader::open(&a, &path, &[("last-event-id", &last)]).await.rest().await);
+    events.extend(
+        Reader::open(&a, &path, &[("last-event-id", &last)])
+            .await
+            .rest()
+            .await,
+    );
     let whole = check_answer(&events, 0, "done");
     assert!(whole.starts_with("You asked: \"shared?\"."), "{whole}");
 
@@ -289,7 +346,10 @@ async fn two_instances_on_one_redis() {
         let again = Reader::open(addr, &path, &[]).await.rest().await;
         assert_eq!(check_answer(&again, 0, "done"), whole);
         let after = format!("{path}?starting_after={}", seq(events.last().unwrap()));
-        assert_eq!(send(addr, request("GET", &after, &[], b"")).await.status(), 204);
+        assert_eq!(
+            send(addr, request("GET", &after, &[], b"")).await.status(),
+            204
+        );
     }
 
     // Cancel on B an answer produced on A.
@@ -301,5 +361,10 @@ async fn two_instances_on_one_redis() {
     assert!(response.status().is_success(), "{}", response.status());
     let rest = on_a.rest().await;
     assert_eq!(rest.last().unwrap().event_type, "cancelled");
-    assert_eq!(send(&b, request("GET", "/answers/1", &[], b"")).await.status(), 404);
+    assert_eq!(
+        send(&b, request("GET", "/answers/1", &[], b""))
+            .await
+            .status(),
+        404
+    );
 }

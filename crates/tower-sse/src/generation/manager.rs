@@ -64,7 +64,11 @@ impl Generations {
     /// Generations in this process only: a new in-memory hub and store.
     #[must_use]
     pub fn in_memory() -> Self {
-        Self::new(Hub::new(), MemoryClaimStore::new(), GenerationConfig::default())
+        Self::new(
+            Hub::new(),
+            MemoryClaimStore::new(),
+            GenerationConfig::default(),
+        )
     }
 }
 
@@ -278,7 +282,8 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
                     if matches!(store.get(&cancel_key).await, Ok(Some(_))) {
                         break Ending::Cancelled(CancelReason::Request);
                     }
-                    if config.idle_cancel.is_some() && matches!(store.get(&seen_key).await, Ok(None))
+                    if config.idle_cancel.is_some()
+                        && matches!(store.get(&seen_key).await, Ok(None))
                     {
                         break Ending::Cancelled(CancelReason::Idle);
                     }
@@ -309,7 +314,10 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
             ),
             Ending::Cancelled(reason) => (
                 "cancelled",
-                format!("\"status\":\"cancelled\",\"reason\":\"{}\"", reason.as_str()),
+                format!(
+                    "\"status\":\"cancelled\",\"reason\":\"{}\"",
+                    reason.as_str()
+                ),
             ),
         };
         let event = Event::new()
@@ -383,7 +391,11 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
         let (cursor, skip_through) = match resume {
             Resume::Start => (record.start.clone(), None),
             Resume::AfterSequence(n) => {
-                if record.terminal.as_ref().is_some_and(|t| n >= t.sequence_number) {
+                if record
+                    .terminal
+                    .as_ref()
+                    .is_some_and(|t| n >= t.sequence_number)
+                {
                     return Ok(Opened::Finished);
                 }
                 (record.start.clone(), Some(n))
@@ -421,18 +433,21 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
             .await
             .map_err(GenerationError::log)?;
         let config = &self.inner.config;
-        let presence = config.idle_cancel.filter(|_| record.terminal.is_none()).map(|idle| {
-            let store = self.clone();
-            let key = self.key("seen", id);
-            let touch: super::stream::Touch = Arc::new(move || {
-                let store = store.clone();
-                let key = key.clone();
-                tokio::spawn(async move {
-                    let _ = store.inner.store.put(&key, "1", idle).await;
+        let presence = config
+            .idle_cancel
+            .filter(|_| record.terminal.is_none())
+            .map(|idle| {
+                let store = self.clone();
+                let key = self.key("seen", id);
+                let touch: super::stream::Touch = Arc::new(move || {
+                    let store = store.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        let _ = store.inner.store.put(&key, "1", idle).await;
+                    });
                 });
+                ((idle / 3).max(Duration::from_millis(1)), touch)
             });
-            ((idle / 3).max(Duration::from_millis(1)), touch)
-        });
         Ok(Opened::Stream(GenerationStream::new(
             subscription,
             skip_through,
@@ -464,7 +479,8 @@ impl<L: EventLog, S: ClaimStore> Generations<L, S> {
         if let Some(sender) = lock(&self.inner.local).get(id) {
             let _ = sender.send(Some(CancelReason::Request));
         }
-        let deadline = tokio::time::Instant::now() + config.watch_interval * 4 + Duration::from_secs(1);
+        let deadline =
+            tokio::time::Instant::now() + config.watch_interval * 4 + Duration::from_secs(1);
         while tokio::time::Instant::now() < deadline {
             if let Some(terminal) = self.record(id).await?.terminal {
                 return Ok(if terminal.kind == "cancelled" {

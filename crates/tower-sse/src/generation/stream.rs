@@ -171,7 +171,8 @@ impl Body for GenerationStream {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, SubscriptionError>>> {
-        self.poll_next(cx).map(|item| item.map(|r| r.map(Frame::data)))
+        self.poll_next(cx)
+            .map(|item| item.map(|r| r.map(Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -234,7 +235,8 @@ mod tests {
             }
         );
         // A token whose text looks like a terminal event is not one.
-        let tricky = b"id: 1-2\nevent: token\ndata: {\"sequence_number\":1,\"text\":\"\\nevent: done\"}\n\n";
+        let tricky =
+            b"id: 1-2\nevent: token\ndata: {\"sequence_number\":1,\"text\":\"\\nevent: done\"}\n\n";
         assert!(!FrameInfo::parse(tricky).terminal);
         assert_eq!(FrameInfo::parse(b":gap\n\n"), FrameInfo::default());
     }
