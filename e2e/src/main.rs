@@ -12,8 +12,10 @@
 //! 6. **h2**: the demo over TLS and HTTP/2 for each framework: no connection-specific header,
 //!    and headless Chromium's 12 `EventSource`s to one origin all open and get their events
 //!    (with the HTTP/1.1 contrast, 6 per host) (`h2.rs`);
-//! 6. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
-//!    servers on one `redis-server` serving one three-topic client (`topics.rs`).
+//! 7. **topics**: Chromium on a three-topic stream through the cutting proxy, and two demo
+//!    servers on one `redis-server` serving one three-topic client (`topics.rs`);
+//! 8. **generations**: resumable answers (examples/llm-tokens) read by Chromium, Node's
+//!    `eventsource` and OpenAI's `openai` package (`generations.rs`).
 //!
 //! Run with `cargo xtask e2e`, which installs the tools, builds this and the demo in release
 //! and passes the paths:
@@ -26,7 +28,7 @@
 //! Sizes come from the environment:
 //!
 //! ```text
-//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,h2,nginx,node,load,topics
+//! E2E_ONLY                      scenarios to run, comma separated   browser,dashboard,h2,nginx,node,generations,load,topics
 //! E2E_FRAMEWORKS                demo frameworks (all but load)      axum,warp,poem
 //! E2E_EVENTS                    events in the browser, h2, Node, topics runs 12
 //! E2E_RETRY_MS                  the demo's --retry-ms there         500
@@ -45,6 +47,7 @@ mod cdp;
 mod client;
 mod cut_proxy;
 mod dashboard;
+mod generations;
 mod h2;
 mod h2_client;
 mod load;
@@ -141,7 +144,10 @@ impl Settings {
                 .collect()
         };
         let settings = Self {
-            only: list("E2E_ONLY", "browser,dashboard,h2,nginx,node,load,topics"),
+            only: list(
+                "E2E_ONLY",
+                "browser,dashboard,h2,nginx,node,generations,load,topics",
+            ),
             frameworks: list("E2E_FRAMEWORKS", "axum,warp,poem"),
             events: var("E2E_EVENTS", 12)?,
             cuts: vec![3, 3],
@@ -331,6 +337,10 @@ async fn run(tools: &Tools, settings: &Settings) -> Result<bool, String> {
     if settings.runs("topics") {
         println!("\n-- topics: three topics on one stream, one cursor, two servers on Redis");
         outcomes.extend(topics::topics(tools, settings).await);
+    }
+    if settings.runs("generations") {
+        println!("\n-- generations: examples/llm-tokens with Chromium, eventsource and openai");
+        outcomes.extend(generations::generations(tools).await);
     }
     if settings.runs("load") {
         println!(

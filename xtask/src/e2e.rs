@@ -1,6 +1,7 @@
 //! `cargo xtask e2e`: provision the real clients and proxies (Debian's Chromium and nginx,
-//! Node's `eventsource` package), build the demo and the harness in release, and run the
-//! harness (`e2e/`), which prints its results and writes the load figures to BENCHMARKS.md.
+//! Node's `eventsource` and `openai` packages), build the demo, examples/llm-tokens and the
+//! harness in release, and run the harness (`e2e/`), which prints its results and writes the
+//! load figures to BENCHMARKS.md.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +18,9 @@ const NGINX: &str = "/usr/sbin/nginx";
 /// The `eventsource` release the Node client is written against (ESM, `new EventSource(url,
 /// { fetch })`, Node >= 20).
 const EVENTSOURCE: &str = "eventsource@4.1.0";
+/// OpenAI's official client, whose stream parser reads the generations scenario's
+/// Responses-shaped stream (6.x: the last line without a Node >= 22 requirement).
+const OPENAI: &str = "openai@6.30.1";
 
 /// Installs what is missing, builds, and runs the harness. With `install_only`, stops after
 /// provisioning.
@@ -35,6 +39,8 @@ pub(crate) fn e2e(install_only: bool) -> Result {
             "--release",
             "--package",
             "example-demo",
+            "--package",
+            "example-llm-tokens",
             "--package",
             "tower-sse-e2e",
         ]),
@@ -98,30 +104,32 @@ fn install() -> Result<PathBuf> {
     }
 
     let node_dir = target_dir().join("e2e/node");
-    let installed = node_dir.join("node_modules/eventsource/package.json");
-    let wanted = EVENTSOURCE.trim_start_matches("eventsource@");
-    let current = std::fs::read_to_string(&installed).unwrap_or_default();
-    if current.contains(&format!("\"version\": \"{wanted}\"")) {
-        println!("==> e2e tools: {EVENTSOURCE} already installed");
-    } else {
-        std::fs::create_dir_all(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
-        // A package.json of our own keeps npm from walking up to another project's.
-        let manifest = node_dir.join("package.json");
-        if !manifest.exists() {
-            std::fs::write(
-                &manifest,
-                "{ \"name\": \"tower-sse-e2e-node\", \"private\": true }\n",
-            )
-            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    std::fs::create_dir_all(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
+    // A package.json of our own keeps npm from walking up to another project's.
+    let manifest = node_dir.join("package.json");
+    if !manifest.exists() {
+        std::fs::write(
+            &manifest,
+            "{ \"name\": \"tower-sse-e2e-node\", \"private\": true }\n",
+        )
+        .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    }
+    for package in [EVENTSOURCE, OPENAI] {
+        let (name, wanted) = package.split_once('@').expect("name@version");
+        let installed = node_dir.join(format!("node_modules/{name}/package.json"));
+        let current = std::fs::read_to_string(&installed).unwrap_or_default();
+        if current.contains(&format!("\"version\": \"{wanted}\"")) {
+            println!("==> e2e tools: {package} already installed");
+            continue;
         }
         run(
-            &format!("npm install {EVENTSOURCE}"),
+            &format!("npm install {package}"),
             Command::new("npm").current_dir(&node_dir).args([
                 "install",
                 "--no-audit",
                 "--no-fund",
                 "--save-exact",
-                EVENTSOURCE,
+                package,
             ]),
         )?;
     }

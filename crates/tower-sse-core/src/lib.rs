@@ -42,6 +42,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod boundary;
+mod claim;
 mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -56,6 +57,7 @@ mod retention;
 mod topic;
 
 pub use boundary::{FrameBoundary, Position};
+pub use claim::{ClaimStore, ClaimStoreFull, DEFAULT_MAX_CLAIM_KEYS, MemoryClaimStore};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use cursor::{DEFAULT_MAX_TOPICS_PER_STREAM, TopicSet, TopicSetError};
 pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent, SharedStr};

@@ -131,12 +131,14 @@
 //! [`EventLog`]: tower_sse_core::EventLog
 //! [`LiveLog`]: tower_sse_core::LiveLog
 
+mod claim;
 mod error;
 mod log;
 mod scripts;
 mod stream_id;
 mod tail;
 
+pub use claim::RedisClaimStore;
 pub use error::RedisLogError;
 pub use log::{
     DEFAULT_BLOCK, DEFAULT_FRAME_CACHE_BYTES, DEFAULT_KEY_PREFIX, RedisLog, RedisLogBuilder,

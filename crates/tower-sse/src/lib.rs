@@ -183,6 +183,7 @@ mod body;
 mod coalesce;
 mod future;
 mod gap;
+pub mod generation;
 mod hub;
 mod last_event_id;
 mod layer;
