@@ -177,6 +177,14 @@ pub(crate) fn check_packages() -> Result {
     if crates.is_empty() {
         return Err("no publishable crate under crates/".to_owned());
     }
+    // `cargo publish --dry-run` verifies each crate against the others' packaged copies in
+    // `target/package/tmp-registry`; a copy left by an earlier run has the same version and
+    // is used as it is, so a crate would be checked against stale sources of its siblings.
+    let stale = crate::e2e::target_dir().join("package");
+    if stale.exists() {
+        std::fs::remove_dir_all(&stale)
+            .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+    }
     let mut package_args = Vec::new();
     for krate in &crates {
         package_args.push("-p".to_owned());
