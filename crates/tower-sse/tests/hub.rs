@@ -290,3 +290,31 @@ async fn concurrent_publishers_and_resuming_subscribers() {
         assert_eq!(reader.await.unwrap(), truth);
     }
 }
+
+/// A subscriber that joined a topic whose ring had carried nothing yet, and fell behind the
+/// ring before reading its first event, catches up from the log from where it joined: no
+/// gap signal, nothing lost, nothing from before it joined.
+#[tokio::test]
+async fn a_fresh_subscriber_behind_the_ring_before_its_first_event_loses_nothing() {
+    let hub = Hub::with_log(Arc::new(MemoryLog::new())).capacity(2);
+    // Events before the subscriber joined, through another topic entry's lifetime.
+    hub.publish("t", &data("old")).await.unwrap();
+    assert_eq!(hub.topic_count(), 0, "the entry left with its publish");
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    for i in 0..10 {
+        hub.publish("t", &data(&format!("e{i}"))).await.unwrap();
+    }
+    for i in 0..10 {
+        let (event_type, data, _) = next(&mut sub).await;
+        assert_eq!((event_type.as_str(), data), ("message", format!("e{i}")));
+    }
+
+    // The same on a topic with nothing in the log at all.
+    let mut empty = hub.subscribe("u", None).await.unwrap();
+    for i in 0..10 {
+        hub.publish("u", &data(&format!("u{i}"))).await.unwrap();
+    }
+    for i in 0..10 {
+        assert_eq!(next(&mut empty).await.1, format!("u{i}"));
+    }
+}

@@ -114,8 +114,21 @@ impl Subscription {
             pending: VecDeque::new(),
             replay: None,
             outcome: None,
+            from_start: false,
             _gauge: SubscriberGauge::new(),
         };
+        if matches!(start, Start::Live) && feed.last.is_none() {
+            // The ring has carried nothing for this topic yet, so it gives no position. Take
+            // the log's head, read after joining the ring: a subscriber that falls behind the
+            // ring before its first event then catches up from there, rather than getting a
+            // `too-far-behind` signal and losing what was published since it joined.
+            match feed.inner.log.head(feed.topic.name()).await {
+                Ok(Some(head)) => feed.last = Some(head),
+                Ok(None) => feed.from_start = true,
+                // No position known: a later lag is a visible gap signal, as before.
+                Err(_) => {}
+            }
+        }
         let cursor = match start {
             Start::Live => None,
             Start::After(cursor) => Some(Some(Arc::from(cursor))),
@@ -233,6 +246,9 @@ struct Feed<L: EventLog> {
     replay: Option<Replaying>,
     /// The subscribe's outcome, taken by [`Subscription::start`].
     outcome: Option<ReplayOutcome>,
+    /// With no `last`: the topic held nothing when this subscriber joined, so a catch-up
+    /// replays it from its first event.
+    from_start: bool,
     /// In `sse_hub_subscribers` while the feed lives.
     _gauge: SubscriberGauge,
 }
@@ -277,6 +293,9 @@ impl<L: EventLog> Feed<L> {
         match self.last.clone() {
             Some(cursor) => {
                 self.replay = Some(Replaying::new(Some(cursor), self.max_replay, false));
+            }
+            None if self.from_start => {
+                self.replay = Some(Replaying::new(None, self.max_replay, false));
             }
             // Nothing delivered and no position: nothing to resume from.
             None => self.signal(GapReason::TooFarBehind, join),
