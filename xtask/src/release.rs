@@ -11,6 +11,7 @@ use crate::{Result, cargo, root, run};
 #[derive(Debug)]
 pub(crate) struct Publishable {
     name: String,
+    version: String,
     rust_version: Option<String>,
 }
 
@@ -50,6 +51,7 @@ fn publishable(metadata: &Value) -> Vec<Publishable> {
         .filter(|p| !p["publish"].as_array().is_some_and(Vec::is_empty))
         .map(|p| Publishable {
             name: p["name"].as_str().unwrap_or_default().to_owned(),
+            version: p["version"].as_str().unwrap_or_default().to_owned(),
             rust_version: p["rust_version"].as_str().map(str::to_owned),
         })
         .collect();
@@ -180,10 +182,41 @@ pub(crate) fn check_packages() -> Result {
     // `cargo publish --dry-run` verifies each crate against the others' packaged copies in
     // `target/package/tmp-registry`; a copy left by an earlier run has the same version and
     // is used as it is, so a crate would be checked against stale sources of its siblings.
-    let stale = crate::e2e::target_dir().join("package");
-    if stale.exists() {
-        std::fs::remove_dir_all(&stale)
-            .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+    // Cargo also keeps the sources it extracted from that registry under
+    // `$CARGO_HOME/registry/src/<registry>/<crate>-<version>` (and the archives under
+    // `cache/`), and reuses them while they exist: remove our crates' copies. None of these
+    // names is on crates.io, so nothing else is touched.
+    // The compiled copies of those crates are cached under the target dir the same way (a
+    // registry crate's fingerprint is its name, version and source, never its files), so the
+    // dry run builds in a target dir of its own, made anew each time.
+    let verify_dir = crate::e2e::target_dir().join("publish-check");
+    let mut stale = vec![crate::e2e::target_dir().join("package"), verify_dir.clone()];
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
+        });
+    if let Some(cargo_home) = cargo_home {
+        for kind in ["src", "cache"] {
+            let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join(kind)) else {
+                continue;
+            };
+            for registry in registries.flatten() {
+                for krate in &crates {
+                    let name = format!("{}-{}", krate.name, krate.version);
+                    stale.push(registry.path().join(&name));
+                    stale.push(registry.path().join(format!("{name}.crate")));
+                }
+            }
+        }
+    }
+    for path in stale.iter().filter(|path| path.exists()) {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        removed.map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
     }
     let mut package_args = Vec::new();
     for krate in &crates {
@@ -199,6 +232,9 @@ pub(crate) fn check_packages() -> Result {
     )?;
     run(
         &format!("cargo publish --dry-run ({} crates)", crates.len()),
-        cargo().args(["publish", "--dry-run"]).args(&package_args),
+        cargo()
+            .args(["publish", "--dry-run", "--target-dir"])
+            .arg(&verify_dir)
+            .args(&package_args),
     )
 }
