@@ -308,6 +308,15 @@ impl Decoder {
             };
             self.consume_line_end();
             if let Some(item) = item {
+                // The size was counted in input bytes; the data is decoded with replacement
+                // characters (three bytes for each invalid byte), so a dispatched event can
+                // still be over the limit. Its blank line is consumed: nothing to skip.
+                if matches!(&item, Decoded::Event(event) if event.data.len() > self.max_event_size)
+                {
+                    return Err(DecodeError::EventTooLarge {
+                        limit: self.max_event_size,
+                    });
+                }
                 return Ok(Some(item));
             }
             if self.buffered() > self.max_event_size {
