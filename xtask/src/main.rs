@@ -296,7 +296,7 @@ fn storm(smoke: bool) -> Result {
     command
         .arg("--demo")
         .arg(release.join("example-demo"))
-        .args(["--log", "both"]);
+        .args(["--log", "all"]);
     if smoke {
         command.arg("--smoke");
     }

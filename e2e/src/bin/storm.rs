@@ -8,9 +8,14 @@
 //! into BENCHMARKS.md.
 //!
 //! ```text
-//! storm --demo PATH [--log memory|redis|both] [--clients N] [--behind N] [--rate N]
-//!       [--window-ms N] [--smoke]
+//! storm --demo PATH [--log memory|redis|limit|both|all] [--clients N] [--behind N]
+//!       [--rate N] [--window-ms N] [--smoke]
+//! storm --serve-limit
 //! ```
+//!
+//! `limit` is the physical limit of the same storm on the same machine: the routes served
+//! with no library (`storm --serve-limit`, see `limit.rs`). `both` is memory and redis, `all`
+//! the three.
 //!
 //! Exit status 1 when any client lost or duplicated an event, or got a wrong one.
 
@@ -82,8 +87,14 @@ fn parse() -> Result<Settings, String> {
                 settings.logs = match value.as_str() {
                     "memory" => vec!["memory"],
                     "redis" => vec!["redis"],
+                    "limit" => vec!["limit"],
                     "both" => vec!["memory", "redis"],
-                    _ => return Err(format!("--log is memory, redis or both, not {value:?}")),
+                    "all" => vec!["limit", "memory", "redis"],
+                    _ => {
+                        return Err(format!(
+                            "--log is memory, redis, limit, both or all, not {value:?}"
+                        ));
+                    }
                 }
             }
             "--clients" => settings.clients = number()? as usize,
@@ -96,8 +107,18 @@ fn parse() -> Result<Settings, String> {
     Ok(settings)
 }
 
+#[path = "storm/limit.rs"]
+mod limit;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--serve-limit") {
+        if let Err(e) = limit::serve().await {
+            eprintln!("storm --serve-limit: {e}");
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
     let settings = match parse() {
         Ok(settings) => settings,
         Err(message) => {
@@ -110,9 +131,9 @@ async fn main() -> ExitCode {
         eprintln!("storm: could not raise RLIMIT_NOFILE: {e}");
     }
     println!(
-        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | log reads | Redis connections |"
+        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | server CPU (s) | log reads | Redis connections |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = false;
     for log in settings.logs.clone() {
         match storm(&settings, log).await {
@@ -134,6 +155,26 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A runtime of its own, on its own thread, for the publisher and the observer: what they
+/// measure is the server's latency, so they must not queue behind the 10,000 storm clients'
+/// tasks in this process's runtime (clients on other machines would not share a scheduler
+/// with them either). The thread lives until the process exits.
+fn measuring_runtime() -> tokio::runtime::Handle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("storm-measure".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the measuring runtime");
+            tx.send(runtime.handle().clone()).expect("main waits for it");
+            runtime.block_on(std::future::pending::<()>());
+        })
+        .expect("the measuring thread");
+    rx.recv().expect("the measuring runtime started")
+}
+
 /// A child killed when dropped.
 struct Guard(Child);
 
@@ -149,6 +190,20 @@ fn free_port() -> Result<u16, String> {
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| e.to_string())
+}
+
+/// User + system CPU time of a process, in seconds.
+fn cpu_seconds(stat: &str) -> f64 {
+    std::fs::read_to_string(stat)
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -251,9 +306,17 @@ async fn redis_reads(addr: SocketAddr) -> u64 {
 
 /// Starts the demo and reads the address from its first line.
 async fn start_demo(settings: &Settings, log: &str) -> Result<(Guard, SocketAddr, u32), String> {
-    let mut command = Command::new(&settings.demo);
+    let mut command = if log == "limit" {
+        let mut command =
+            Command::new(std::env::current_exe().map_err(|e| format!("this binary: {e}"))?);
+        command.arg("--serve-limit");
+        command
+    } else {
+        let mut command = Command::new(&settings.demo);
+        command.args(["--addr", "127.0.0.1:0", "--tick-ms", "0", "--log", log]);
+        command
+    };
     command
-        .args(["--addr", "127.0.0.1:0", "--tick-ms", "0", "--log", log])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -503,6 +566,8 @@ struct Report {
     live: (f64, f64),
     peak_rss_kib: u64,
     idle_rss_kib: u64,
+    /// The server's CPU time from just before the storm to the last event.
+    server_cpu: f64,
     log_reads: Option<u64>,
     redis_connections: Option<usize>,
 }
@@ -521,7 +586,7 @@ impl Report {
             format!("{:.2}", self.all_live)
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} | {:.1} | {:.2} | {} | {} |",
             self.log,
             self.clients,
             self.behind,
@@ -536,6 +601,7 @@ impl Report {
             self.live.1,
             self.peak_rss_kib as f64 / 1024.0,
             per_client,
+            self.server_cpu,
             self.log_reads.map_or("n/a".into(), |n| n.to_string()),
             self.redis_connections
                 .map_or("n/a".into(), |n| format!("{n} (peak)")),
@@ -548,7 +614,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         let (guard, addr) = start_redis().await?;
         (Some((guard, addr)), format!("redis://{addr}"))
     } else {
-        (None, "memory".to_owned())
+        (None, log.to_owned())
     };
     let redis_addr = redis.as_ref().map(|(_, addr)| *addr);
     let (_demo, addr, pid) = start_demo(settings, &log_arg).await?;
@@ -568,11 +634,12 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
     // what an already connected client sees during the storm.
     let observer_latency = Arc::new(Mutex::new(Vec::<(u64, u64)>::new()));
     let observer_tally = Arc::new(Mutex::new(Tally::default()));
+    let measure = measuring_runtime();
     let observer = {
         let published = Arc::clone(&published);
         let latency = Arc::clone(&observer_latency);
         let tally = Arc::clone(&observer_tally);
-        tokio::spawn(async move {
+        measure.spawn(async move {
             read_stream(addr, 1, None, |id, event, data| {
                 let now = published.micros();
                 if let Ok(n) = data.parse::<usize>() {
@@ -595,7 +662,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let publisher = tokio::spawn(publisher(
+    let publisher = measure.spawn(publisher(
         addr,
         settings.rate,
         Arc::clone(&published),
@@ -611,6 +678,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(pid);
+    let cpu_before = cpu_seconds(&format!("/proc/{pid}/stat"));
 
     // Sample the server's memory and Redis connections through the storm.
     let sampling = Arc::new(AtomicBool::new(true));
@@ -718,6 +786,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         published.acked.store(n + 1, Ordering::Release);
     }
     let last = total + 1;
+    let server_cpu = cpu_seconds(&format!("/proc/{pid}/stat")) - cpu_before;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
 
@@ -735,6 +804,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         live: (0.0, 0.0),
         peak_rss_kib: peak_rss.load(Ordering::Relaxed),
         idle_rss_kib: idle_rss,
+        server_cpu,
         log_reads: None,
         redis_connections: redis_addr.map(|_| peak_redis.load(Ordering::Relaxed)),
     };
@@ -790,6 +860,17 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         .filter(|(sent, _)| (storm_start..=storm_end).contains(sent))
         .map(|(_, latency)| *latency)
         .collect();
+    if let Some(path) = std::env::var_os("STORM_TRACE") {
+        // Debugging aid: the observer's (sent µs since start, latency µs), and the storm's
+        // start and end.
+        let trace: String = observer_latency
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(sent, latency)| format!("{} {}\n", *sent as i64 - storm_start as i64, latency))
+            .collect();
+        let _ = std::fs::write(path, format!("# storm {} µs\n{trace}", storm_end - storm_start));
+    }
     live.sort_unstable();
     report.live = (percentile(&live, 0.5), percentile(&live, 0.99));
     observer.abort();
