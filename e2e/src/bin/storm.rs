@@ -168,7 +168,8 @@ fn measuring_runtime() -> tokio::runtime::Handle {
                 .enable_all()
                 .build()
                 .expect("the measuring runtime");
-            tx.send(runtime.handle().clone()).expect("main waits for it");
+            tx.send(runtime.handle().clone())
+                .expect("main waits for it");
             runtime.block_on(std::future::pending::<()>());
         })
         .expect("the measuring thread");
@@ -869,7 +870,10 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
             .iter()
             .map(|(sent, latency)| format!("{} {}\n", *sent as i64 - storm_start as i64, latency))
             .collect();
-        let _ = std::fs::write(path, format!("# storm {} µs\n{trace}", storm_end - storm_start));
+        let _ = std::fs::write(
+            path,
+            format!("# storm {} µs\n{trace}", storm_end - storm_start),
+        );
     }
     live.sort_unstable();
     report.live = (percentile(&live, 0.5), percentile(&live, 0.99));

@@ -161,4 +161,3 @@ async fn events(
         stream.write_all(&out).await?;
     }
 }
-
