@@ -137,6 +137,7 @@ struct Row {
     deliveries: u64,
     seconds: f64,
     cpu: f64,
+    client_cpu: f64,
     p50_us: u64,
     p99_us: u64,
     max_us: u64,
@@ -205,13 +206,13 @@ fn controller(settings: &Settings) -> ExitCode {
         .map(Row::cpu_per_delivery_ns);
     println!(
         "\n| server | deliveries/s | server CPU (of one core) | CPU per delivery | vs limit | \
-         latency p50 / p99 / max | lost / duplicated |"
+         latency p50 / p99 / max | lost / duplicated | client CPU |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for row in &rows {
         let per = row.cpu_per_delivery_ns();
         println!(
-            "| {} | {:.0} | {:.0} % | {:.0} ns | {} | {:.1} / {:.1} / {:.1} ms | {} / {}{} |",
+            "| {} | {:.0} | {:.0} % | {:.0} ns | {} | {:.1} / {:.1} / {:.1} ms | {} / {}{} | {:.0} % |",
             row.name,
             row.deliveries as f64 / row.seconds,
             row.cpu / row.seconds * 100.0,
@@ -226,7 +227,8 @@ fn controller(settings: &Settings) -> ExitCode {
                 (Some(e), _, _) => format!(" (error: {e})"),
                 (None, 0, 0) => String::new(),
                 (None, i, m) => format!(" ({i} incomplete, {m} malformed)"),
-            }
+            },
+            row.client_cpu / row.seconds * 100.0,
         );
     }
     if failed {
@@ -258,6 +260,7 @@ async fn row(settings: &Settings, kind: &str, name: &'static str, events: u64) -
     // Let the connections settle (accept backlog, first polls) before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_seconds(server.pid);
+    let client_cpu_before = cpu_seconds(clients.pid);
     let started = now_micros();
     server
         .send(&format!("GO {events} {} {}", settings.rate, settings.burst))
@@ -266,6 +269,7 @@ async fn row(settings: &Settings, kind: &str, name: &'static str, events: u64) -
         .expect("RESULT", Duration::from_secs(deadline + 10))
         .await?;
     let cpu = cpu_seconds(server.pid) - cpu_before;
+    let client_cpu = cpu_seconds(clients.pid) - client_cpu_before;
     let result: serde_json::Value = serde_json::from_str(&result).map_err(|e| e.to_string())?;
     let field = |name: &str| result[name].as_u64().unwrap_or(0);
     let seconds = (field("done_at_us").saturating_sub(started)) as f64 / 1e6;
@@ -276,6 +280,7 @@ async fn row(settings: &Settings, kind: &str, name: &'static str, events: u64) -
         deliveries: field("received") - field("duplicated"),
         seconds,
         cpu,
+        client_cpu,
         p50_us: field("p50_us"),
         p99_us: field("p99_us"),
         max_us: field("max_us"),
