@@ -171,8 +171,9 @@ fn controller(settings: &Settings) -> ExitCode {
              connections each, and as many client processes; memory and CPU are summed"
         );
     }
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut failed = false;
+    print_header();
     for (kind, name, beating) in server::KINDS {
         if !settings.only.is_empty() && !settings.only.iter().any(|k| k == kind) {
             continue;
@@ -187,14 +188,16 @@ fn controller(settings: &Settings) -> ExitCode {
                     );
                     failed = true;
                 }
-                rows.push(Row {
+                let row = Row {
                     name,
                     beating: *beating,
                     rss_delta_kib,
                     heartbeats,
                     cpu,
                     connect_seconds,
-                });
+                };
+                print_row(settings, processes, &rows, &row);
+                rows.push(row);
             }
             Err(e) => {
                 eprintln!("idle: {kind}: {e}");
@@ -202,7 +205,6 @@ fn controller(settings: &Settings) -> ExitCode {
             }
         }
     }
-    print_table(settings, processes, &rows);
     if failed {
         eprintln!("idle: a connection failed or closed, or heartbeats went missing");
         ExitCode::FAILURE
@@ -211,37 +213,47 @@ fn controller(settings: &Settings) -> ExitCode {
     }
 }
 
-fn print_table(settings: &Settings, processes: usize, rows: &[Row]) {
-    let n = settings.connections;
-    let bare = rows.iter().find(|r| r.name == server::KINDS[0].1).map(|r| r.per_connection(n));
-    let hand_rolled = rows
-        .iter()
-        .find(|r| r.name == server::KINDS[1].1)
-        .and_then(Row::cpu_per_heartbeat_us);
+fn print_header() {
     println!(
         "\n| server | connections (server processes) | open in | RSS delta | per connection | over bare hyper | \
          heartbeats in window | server CPU in window | CPU per heartbeat | vs hand-rolled |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for row in rows {
-        let per = row.per_connection(n);
-        let per_beat = row.cpu_per_heartbeat_us();
-        println!(
-            "| {} | {n} ({processes}) | {:.1} s | {:.1} MiB | {:.2} KiB | {} | {} | {:.2} s | {} | {} |",
-            row.name,
-            row.connect_seconds,
-            row.rss_delta_kib as f64 / 1024.0,
-            per / 1024.0,
-            bare.map_or("-".into(), |b| format!("{:+.0} B", per - b)),
-            if row.beating { row.heartbeats.to_string() } else { "-".into() },
-            row.cpu,
-            per_beat.map_or("-".into(), |us| format!("{us:.2} µs")),
-            match (per_beat, hand_rolled) {
-                (Some(us), Some(base)) => format!("{:.2}x", us / base),
-                _ => "-".into(),
-            },
-        );
-    }
+}
+
+/// Prints `row`, compared with the bare and hand-rolled rows among those before it.
+fn print_row(settings: &Settings, processes: usize, before: &[Row], row: &Row) {
+    let n = settings.connections;
+    let bare = before
+        .iter()
+        .find(|r| r.name == server::KINDS[0].1)
+        .map(|r| r.per_connection(n));
+    let hand_rolled = before
+        .iter()
+        .chain(std::iter::once(row))
+        .find(|r| r.name == server::KINDS[1].1)
+        .and_then(Row::cpu_per_heartbeat_us);
+    let per = row.per_connection(n);
+    let per_beat = row.cpu_per_heartbeat_us();
+    println!(
+        "| {} | {n} ({processes}) | {:.1} s | {:.1} MiB | {:.2} KiB | {} | {} | {:.2} s | {} | {} |",
+        row.name,
+        row.connect_seconds,
+        row.rss_delta_kib as f64 / 1024.0,
+        per / 1024.0,
+        bare.map_or("-".into(), |b| format!("{:+.0} B", per - b)),
+        if row.beating {
+            row.heartbeats.to_string()
+        } else {
+            "-".into()
+        },
+        row.cpu,
+        per_beat.map_or("-".into(), |us| format!("{us:.2} µs")),
+        match (per_beat, hand_rolled) {
+            (Some(us), Some(base)) => format!("{:.2}x", us / base),
+            _ => "-".into(),
+        },
+    );
 }
 
 /// Runs one kind: returns the heartbeats counted in the window, the servers' RSS growth
