@@ -57,21 +57,26 @@ pub(crate) async fn connect_from(
 /// Sends `GET path` and reads the response head; returns whatever followed the head in the
 /// same reads. Fails unless the answer is `200` with chunked transfer coding.
 pub(crate) async fn request_stream(stream: &mut TcpStream, path: &str) -> io::Result<Vec<u8>> {
-    let request = format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     loop {
         let read = stream.read(&mut buf).await?;
         if read == 0 {
-            return Err(io::Error::other("the server closed before the response head"));
+            return Err(io::Error::other(
+                "the server closed before the response head",
+            ));
         }
         head.extend_from_slice(&buf[..read]);
         if let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") {
             let rest = head.split_off(end + 4);
             let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
             if !text.starts_with("http/1.1 200") || !text.contains("transfer-encoding: chunked") {
-                return Err(io::Error::other(format!("unexpected response head: {text:?}")));
+                return Err(io::Error::other(format!(
+                    "unexpected response head: {text:?}"
+                )));
             }
             return Ok(rest);
         }
@@ -124,7 +129,11 @@ impl Role {
 
     /// The next line the child prints that starts with `prefix` (others are echoed), with the
     /// prefix and one space removed.
-    pub(crate) async fn expect(&mut self, prefix: &str, within: Duration) -> Result<String, String> {
+    pub(crate) async fn expect(
+        &mut self,
+        prefix: &str,
+        within: Duration,
+    ) -> Result<String, String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
@@ -189,7 +198,12 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     (ticks(11) + ticks(12)) as f64 / clock_ticks_per_second()
 }
 
@@ -310,7 +324,11 @@ impl BlockSplitter {
     /// # Errors
     ///
     /// An event larger than 1 MiB.
-    pub(crate) fn feed(&mut self, payload: &[u8], mut block: impl FnMut(&[u8])) -> Result<(), String> {
+    pub(crate) fn feed(
+        &mut self,
+        payload: &[u8],
+        mut block: impl FnMut(&[u8]),
+    ) -> Result<(), String> {
         if self.carry.is_empty() {
             let used = split_blocks(payload, &mut block);
             self.carry.extend_from_slice(&payload[used..]);
@@ -343,13 +361,16 @@ fn split_blocks(bytes: &[u8], block: &mut impl FnMut(&[u8])) -> usize {
 /// The unsigned number after `key` in `block` (such as `"seq":` in JSON data).
 pub(crate) fn number_after(block: &[u8], key: &[u8]) -> Option<u64> {
     let at = memchr::memmem::find(block, key)? + key.len();
-    let digits = block[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = block[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 || digits > 19 {
         return None;
     }
-    block[at..at + digits]
-        .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    block[at..at + digits].iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -379,12 +400,18 @@ mod tests {
                 dechunker.feed(part, |p| payloads.push(p)).unwrap();
                 for p in payloads {
                     splitter
-                        .feed(p, |b| seqs.push((number_after(b, b"\"seq\":"), number_after(b, b"\"t\":"))))
+                        .feed(p, |b| {
+                            seqs.push((number_after(b, b"\"seq\":"), number_after(b, b"\"t\":")))
+                        })
                         .unwrap();
                 }
             }
             assert!(dechunker.done(), "split at {split}");
-            assert_eq!(seqs, [(None, None), (Some(0), Some(5)), (Some(1), Some(66))], "split at {split}");
+            assert_eq!(
+                seqs,
+                [(None, None), (Some(0), Some(5)), (Some(1), Some(66))],
+                "split at {split}"
+            );
         }
     }
 

@@ -36,7 +36,11 @@ fn main() -> ExitCode {
             })
             .and_then(fuzz),
         Some("bench") if args.get(1).is_some_and(|a| a == "storm") => storm(false),
-        Some("bench") if args.get(1).is_some_and(|a| sockets::BENCHES.contains(&a.as_str())) => {
+        Some("bench")
+            if args
+                .get(1)
+                .is_some_and(|a| sockets::BENCHES.contains(&a.as_str())) =>
+        {
             sockets::bench(&args[1], &args[2..])
         }
         Some("bench") => bench(),

@@ -19,7 +19,9 @@ use std::{
 use serde_json::json;
 use tokio::{net::TcpStream, sync::Semaphore};
 
-use crate::sockets::{BlockSplitter, Dechunker, commands, connect_from, now_micros, number_after, request_stream};
+use crate::sockets::{
+    BlockSplitter, Dechunker, commands, connect_from, now_micros, number_after, request_stream,
+};
 
 /// Latency histogram: 10 µs buckets up to 5 s, then one overflow bucket.
 struct Histogram {
@@ -46,7 +48,11 @@ impl Histogram {
 
     /// The latency (µs, the bucket's upper edge) at or below which `p` of the samples are.
     fn percentile(&self, p: f64) -> u64 {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return 0;
@@ -56,7 +62,12 @@ impl Histogram {
         for (i, count) in counts.iter().enumerate() {
             seen += count;
             if seen >= rank {
-                return (i as u64 + 1) * BUCKET_US;
+                // Past the last bucket: the largest sample is the best bound there is.
+                return if i == BUCKETS {
+                    self.max.load(Ordering::Relaxed)
+                } else {
+                    (i as u64 + 1) * BUCKET_US
+                };
             }
         }
         self.max.load(Ordering::Relaxed)
@@ -111,9 +122,10 @@ impl Check {
                 if !block.windows(5).any(|w| w == b"data:") {
                     return; // priming, heartbeat or retry hint
                 }
-                let (Some(seq), Some(sent)) =
-                    (number_after(block, b"\"seq\":"), number_after(block, b"\"t\":"))
-                else {
+                let (Some(seq), Some(sent)) = (
+                    number_after(block, b"\"seq\":"),
+                    number_after(block, b"\"t\":"),
+                ) else {
                     *malformed += 1;
                     return;
                 };
@@ -155,14 +167,21 @@ pub(crate) fn run(
         let gate = Arc::new(Semaphore::new(256));
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {
-            let permit = Arc::clone(&gate).acquire_owned().await.map_err(|e| e.to_string())?;
+            let permit = Arc::clone(&gate)
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
             let stream = connect_from(addr, i, sources)
                 .await
                 .map_err(|e| format!("connection {i}: {e}"))?;
-            let (latency, totals, connected) =
-                (Arc::clone(&latency), Arc::clone(&totals), Arc::clone(&connected));
+            let (latency, totals, connected) = (
+                Arc::clone(&latency),
+                Arc::clone(&totals),
+                Arc::clone(&connected),
+            );
             tasks.push(tokio::spawn(async move {
-                let outcome = subscriber(stream, events, &latency, &totals, &connected, permit).await;
+                let outcome =
+                    subscriber(stream, events, &latency, &totals, &connected, permit).await;
                 if let Err(e) = outcome {
                     totals.failed.fetch_add(1, Ordering::Relaxed);
                     totals.first_error.lock().unwrap().get_or_insert(e);
@@ -256,7 +275,11 @@ async fn subscriber(
     };
     totals.received.fetch_add(check.received, Ordering::Relaxed);
     totals.lost.fetch_add(check.lost, Ordering::Relaxed);
-    totals.duplicated.fetch_add(check.duplicated, Ordering::Relaxed);
-    totals.malformed.fetch_add(check.malformed, Ordering::Relaxed);
+    totals
+        .duplicated
+        .fetch_add(check.duplicated, Ordering::Relaxed);
+    totals
+        .malformed
+        .fetch_add(check.malformed, Ordering::Relaxed);
     outcome
 }

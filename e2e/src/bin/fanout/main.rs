@@ -163,7 +163,10 @@ impl Row {
 }
 
 fn controller(settings: &Settings) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("fanout: {e}");
@@ -239,7 +242,12 @@ fn controller(settings: &Settings) -> ExitCode {
     }
 }
 
-async fn row(settings: &Settings, kind: &str, name: &'static str, events: u64) -> Result<Row, String> {
+async fn row(
+    settings: &Settings,
+    kind: &str,
+    name: &'static str,
+    events: u64,
+) -> Result<Row, String> {
     let mut server = Role::spawn(&["serve".into(), kind.into()])?;
     let port: u16 = server
         .expect("READY", Duration::from_secs(10))
@@ -256,7 +264,9 @@ async fn row(settings: &Settings, kind: &str, name: &'static str, events: u64) -
         settings.client_threads.to_string(),
         deadline.to_string(),
     ])?;
-    clients.expect("CONNECTED", Duration::from_secs(120)).await?;
+    clients
+        .expect("CONNECTED", Duration::from_secs(120))
+        .await?;
     // Let the connections settle (accept backlog, first polls) before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_seconds(server.pid);

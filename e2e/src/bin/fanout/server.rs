@@ -123,7 +123,9 @@ pub(crate) fn run(kind: &str) -> Result<(), String> {
             }
             "axum-broadcast" => {
                 let sender = broadcast::channel(RING).0;
-                let app = Router::new().route("/events", get(axum_broadcast)).with_state(sender.clone());
+                let app = Router::new()
+                    .route("/events", get(axum_broadcast))
+                    .with_state(sender.clone());
                 let listener = listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
@@ -156,7 +158,11 @@ pub(crate) fn run(kind: &str) -> Result<(), String> {
         while let Some(line) = started.recv().await {
             let words: Vec<u64> = line
                 .strip_prefix("GO ")
-                .map(|rest| rest.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+                .map(|rest| {
+                    rest.split_whitespace()
+                        .filter_map(|w| w.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default();
             if let [events, rate, burst] = words[..] {
                 publish(&feed, events, rate, burst).await?;

@@ -54,7 +54,10 @@ pub(crate) fn run(addr: SocketAddr, n: usize, offset: usize, sources: usize) -> 
         }
         let gate = Arc::new(Semaphore::new(256));
         for i in 0..n {
-            let permit = Arc::clone(&gate).acquire_owned().await.map_err(|e| e.to_string())?;
+            let permit = Arc::clone(&gate)
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
             let shared = Arc::clone(&counts);
             tokio::spawn(async move {
                 let counts = shared;

@@ -142,7 +142,10 @@ impl Row {
 }
 
 fn controller(settings: &Settings) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("idle: {e}");
@@ -155,7 +158,8 @@ fn controller(settings: &Settings) -> ExitCode {
     // Room for the runtime's own descriptors and the warm-up connection.
     let per_process = (soft as usize).saturating_sub(256).max(1);
     let processes = n.div_ceil(per_process);
-    let ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let ports =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
     println!(
         "idle: {n} event streams (HTTP/1.1, loopback, from {} source addresses), heartbeat {} ms, \
          CPU over {} heartbeats; RLIMIT_NOFILE {soft} (hard {hard}), ephemeral ports {}",
@@ -258,7 +262,11 @@ fn print_row(settings: &Settings, processes: usize, before: &[Row], row: &Row) {
 
 /// Runs one kind: returns the heartbeats counted in the window, the servers' RSS growth
 /// (KiB), their CPU seconds in the window and the seconds it took to open every connection.
-async fn row(settings: &Settings, kind: &str, processes: usize) -> Result<(u64, u64, f64, f64), String> {
+async fn row(
+    settings: &Settings,
+    kind: &str,
+    processes: usize,
+) -> Result<(u64, u64, f64, f64), String> {
     let heartbeat_ms = settings.heartbeat.as_millis().to_string();
     let mut servers = Vec::with_capacity(processes);
     let mut warm = Vec::with_capacity(processes);
@@ -271,8 +279,12 @@ async fn row(settings: &Settings, kind: &str, processes: usize) -> Result<(u64, 
             .map_err(|e| format!("port: {e}"))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // One warm-up stream, so one-time allocations do not count per connection.
-        let mut stream = sockets::connect_from(addr, 0, 1).await.map_err(|e| e.to_string())?;
-        request_stream(&mut stream, "/events").await.map_err(|e| e.to_string())?;
+        let mut stream = sockets::connect_from(addr, 0, 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        request_stream(&mut stream, "/events")
+            .await
+            .map_err(|e| e.to_string())?;
         warm.push(stream);
         servers.push((server, addr));
     }
@@ -332,7 +344,9 @@ async fn count(clients: &mut [Role]) -> Result<(u64, usize), String> {
     for client in clients {
         client.send("COUNT").await?;
         let answer = client.expect("COUNT", Duration::from_secs(10)).await?;
-        let mut words = answer.split_whitespace().map(|w| w.parse::<u64>().unwrap_or(0));
+        let mut words = answer
+            .split_whitespace()
+            .map(|w| w.parse::<u64>().unwrap_or(0));
         beats += words.next().unwrap_or(0);
         open += words.next().unwrap_or(0) as usize;
     }

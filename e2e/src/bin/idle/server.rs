@@ -21,7 +21,11 @@ use crate::sockets::commands;
 
 /// The kinds of server, one per row: (kind, description, sends heartbeats).
 pub(crate) const KINDS: &[(&str, &str, bool)] = &[
-    ("hyper", "bare hyper http1, pending body, no heartbeat", false),
+    (
+        "hyper",
+        "bare hyper http1, pending body, no heartbeat",
+        false,
+    ),
     (
         "hyper-heartbeat",
         "bare hyper http1, hand-rolled heartbeat (a tokio interval per stream)",
@@ -56,7 +60,8 @@ fn pending_stream() -> http::Response<Pending> {
 /// each tick.
 fn heartbeat_stream(
     interval: Duration,
-) -> http::Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>>> {
+) -> http::Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>>>
+{
     let start = tokio::time::Instant::now() + interval;
     let ticks = tokio::time::interval_at(start, interval);
     let beats = stream::unfold(ticks, |mut ticks| async move {
@@ -72,7 +77,9 @@ fn heartbeat_stream(
 }
 
 async fn axum_pending() -> Response {
-    let mut response = Response::new(Body::from_stream(stream::pending::<Result<Bytes, Infallible>>()));
+    let mut response = Response::new(Body::from_stream(stream::pending::<
+        Result<Bytes, Infallible>,
+    >()));
     response.headers_mut().insert(
         CONTENT_TYPE,
         http::HeaderValue::from_static("text/event-stream"),
@@ -97,14 +104,18 @@ pub(crate) fn run(kind: &str, heartbeat: Duration) -> Result<(), String> {
         println!("READY {port}");
         match kind {
             "axum-layer" => {
-                let app = Router::new().route("/events", get(axum_pending)).layer(layer);
+                let app = Router::new()
+                    .route("/events", get(axum_pending))
+                    .layer(layer);
                 let listener = listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
                 axum::serve(listener, app).await.map_err(|e| e.to_string())
             }
             "axum-layer-http1" => {
-                let app = Router::new().route("/events", get(axum_pending)).layer(layer);
+                let app = Router::new()
+                    .route("/events", get(axum_pending))
+                    .layer(layer);
                 accept(listener, |io| {
                     let service = TowerToHyperService::new(app.clone());
                     tokio::spawn(async move {
@@ -116,9 +127,11 @@ pub(crate) fn run(kind: &str, heartbeat: Duration) -> Result<(), String> {
                 .await
             }
             "hyper-auto-layer" => {
-                let service = layer.layer(service_fn(|_: http::Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(pending_stream())
-                }));
+                let service = layer.layer(service_fn(
+                    |_: http::Request<hyper::body::Incoming>| async {
+                        Ok::<_, Infallible>(pending_stream())
+                    },
+                ));
                 accept(listener, |io| {
                     let service = TowerToHyperService::new(service.clone());
                     tokio::spawn(async move {
