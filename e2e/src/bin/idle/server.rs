@@ -37,6 +37,11 @@ pub(crate) const KINDS: &[(&str, &str, bool)] = &[
         "hyper-util auto builder (HTTP/1 or 2) + SseLayer",
         true,
     ),
+    (
+        "hyper-auto-http1-layer",
+        "hyper-util auto builder, `http1_only`, no upgrades + SseLayer",
+        true,
+    ),
     ("axum-layer", "axum::serve + Router + SseLayer", true),
     (
         "axum-layer-http1",
@@ -138,6 +143,23 @@ pub(crate) fn run(kind: &str, heartbeat: Duration) -> Result<(), String> {
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection_with_upgrades(io, service)
                             .await;
+                    });
+                })
+                .await
+            }
+            "hyper-auto-http1-layer" => {
+                let service = layer.layer(service_fn(
+                    |_: http::Request<hyper::body::Incoming>| async {
+                        Ok::<_, Infallible>(pending_stream())
+                    },
+                ));
+                let builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+                accept(listener, |io| {
+                    let service = TowerToHyperService::new(service.clone());
+                    let builder = builder.clone();
+                    tokio::spawn(async move {
+                        let _ = builder.serve_connection(io, service).await;
                     });
                 })
                 .await
