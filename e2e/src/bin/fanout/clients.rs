@@ -283,3 +283,54 @@ async fn subscriber(
         .fetch_add(check.malformed, Ordering::Relaxed);
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> Check {
+        Check {
+            dechunker: Dechunker::default(),
+            blocks: BlockSplitter::default(),
+            next: 0,
+            received: 0,
+            lost: 0,
+            duplicated: 0,
+            malformed: 0,
+        }
+    }
+
+    fn chunked(seqs: &[u64]) -> Vec<u8> {
+        let mut wire = b"3\r\n:\n\n\r\n".to_vec();
+        for seq in seqs {
+            let event = format!("id: {seq}\ndata: {{\"seq\":{seq},\"t\":100}}\n\n");
+            wire.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+        }
+        wire
+    }
+
+    /// The verdict a smoke run fails on: a skipped number is lost, a repeated or older one
+    /// duplicated, and the latency is taken from the event's publish time.
+    #[test]
+    fn lost_duplicated_and_reordered_events_are_counted() {
+        let latency = Histogram::new();
+        let mut in_order = check();
+        in_order
+            .feed(&chunked(&[0, 1, 2, 3]), 150, &latency)
+            .unwrap();
+        assert_eq!(
+            (in_order.received, in_order.lost, in_order.duplicated),
+            (4, 0, 0)
+        );
+        assert_eq!(in_order.next, 4);
+        assert_eq!(latency.percentile(0.5), 50 + BUCKET_US);
+
+        let mut broken = check();
+        broken
+            .feed(&chunked(&[0, 2, 1, 2, 3]), 150, &latency)
+            .unwrap();
+        assert_eq!(broken.lost, 1, "1 was skipped when 2 came");
+        assert_eq!(broken.duplicated, 2, "the late 1 and the second 2");
+        assert_eq!(broken.next, 4);
+    }
+}
