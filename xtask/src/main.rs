@@ -6,6 +6,7 @@
 //! cargo xtask msrv            each published crate's rust-version against its dependencies'
 //! cargo xtask package         cargo package + cargo publish --dry-run of every published crate
 //! cargo xtask bench           every benchmark; figures go to BENCHMARKS.md by hand
+//! cargo xtask bench fanout|idle [ARGS]  fan-out and idle streams over real sockets (release)
 //! cargo xtask e2e [--install] Chromium, nginx and Node clients against the demo, and a
 //!                             load run; figures go to BENCHMARKS.md (`--install`: only install)
 //! ```
@@ -19,6 +20,7 @@ use std::{
 
 mod e2e;
 mod release;
+mod sockets;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -34,6 +36,13 @@ fn main() -> ExitCode {
             })
             .and_then(fuzz),
         Some("bench") if args.get(1).is_some_and(|a| a == "storm") => storm(false),
+        Some("bench")
+            if args
+                .get(1)
+                .is_some_and(|a| sockets::BENCHES.contains(&a.as_str())) =>
+        {
+            sockets::bench(&args[1], &args[2..])
+        }
         Some("bench") => bench(),
         Some("deps") => check_core_dependencies(),
         Some("msrv") => release::check_rust_version(),
@@ -41,7 +50,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::e2e(args.get(1).is_some_and(|a| a == "--install")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [storm] | deps | msrv | package | e2e [--install]>"
+                "usage: cargo xtask <ci | fuzz [SECONDS] | bench [storm | fanout | idle] | deps | msrv | package | e2e [--install]>"
             );
             return ExitCode::from(2);
         }
@@ -119,6 +128,9 @@ fn ci() -> Result {
     fuzz(10)?;
     e2e::e2e(false)?;
     storm(true)?;
+    for bench in sockets::BENCHES {
+        sockets::bench(bench, &["--smoke".to_owned()])?;
+    }
     println!(
         "\nci: all steps passed in {:.0}s",
         started.elapsed().as_secs_f64()

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use tower_sse::{Hub, Subscription};
+use tower_sse::{Hub, REPLAY_PAGE, Subscription};
 use tower_sse_core::{Decoded, Decoder, Event, EventLog, MemoryLog, ReplayOutcome, Retention};
 
 /// (event type, data, id) of every event in `frame`.
@@ -186,6 +186,48 @@ async fn slow_subscriber_catches_up_from_the_log() {
     }
     hub.publish("t", &data("after")).await.unwrap();
     assert_eq!(next(&mut sub).await.1, "after");
+}
+
+/// A live subscriber skips the id comparison once it is past its cursor (issue 16); after
+/// falling behind, the catch-up's replay (several pages) and the rejoined ring overlap, and
+/// the comparison must be back on: every event once, in order.
+#[tokio::test]
+async fn live_subscriber_that_lags_then_catches_up_gets_each_event_once() {
+    let hub = Hub::new().capacity(4);
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    let mut sent = 0;
+    for _ in 0..3 {
+        hub.publish("t", &data(&sent.to_string())).await.unwrap();
+        sent += 1;
+    }
+    let mut expected = 0;
+    for _ in 0..3 {
+        assert_eq!(next(&mut sub).await.1, expected.to_string());
+        expected += 1;
+    }
+    // Far past the ring: the next read rejoins it and replays from the log, more than one
+    // page. Two events published during the replay reach both the log (a later page) and
+    // the rejoined ring.
+    for _ in 0..(2 * REPLAY_PAGE) {
+        hub.publish("t", &data(&sent.to_string())).await.unwrap();
+        sent += 1;
+    }
+    assert_eq!(next(&mut sub).await.1, expected.to_string());
+    expected += 1;
+    for _ in 0..2 {
+        hub.publish("t", &data(&sent.to_string())).await.unwrap();
+        sent += 1;
+    }
+    while expected < sent {
+        assert_eq!(
+            next(&mut sub).await.1,
+            expected.to_string(),
+            "no gap, no duplicate"
+        );
+        expected += 1;
+    }
+    hub.publish("t", &data("after")).await.unwrap();
+    assert_eq!(next(&mut sub).await.1, "after", "nothing twice before it");
 }
 
 #[tokio::test]
