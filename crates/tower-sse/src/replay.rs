@@ -30,13 +30,17 @@ use std::{cmp::Ordering, fmt, future::Future, pin::Pin, sync::Arc, task::Context
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, request::Parts};
-use tower_sse_core::{EventLog, FrameBoundary, Replay, ReplayOutcome};
+use tower_sse_core::{
+    DEFAULT_MAX_TOPICS_PER_STREAM, EventLog, FrameBoundary, Replay, ReplayOutcome, TopicSet,
+};
 
 use crate::{
     ClientCursor, GapReason, GapSignal,
     coalesce::{Flights, Page, PageRead},
     telemetry::{self, ReplayKind},
 };
+
+mod topics;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -125,12 +129,23 @@ impl<L: EventLog> DynLog for Arc<L> {
 }
 
 type KeyFn = dyn Fn(&Parts) -> String + Send + Sync;
+type TopicsFn = dyn Fn(&Parts) -> Vec<String> + Send + Sync;
+
+/// What a request's stream is replayed from: one topic (its log ids are the cursors), or a
+/// set of several (composite cursors, [`TopicSet`]).
+#[derive(Debug)]
+pub(crate) enum Target {
+    Topic(String),
+    Set(TopicSet),
+}
 
 /// The layer's replay settings.
 #[derive(Clone)]
 pub(crate) struct ReplayConfig {
     pub(crate) log: Option<Arc<dyn DynLog>>,
     key: Arc<KeyFn>,
+    topics: Option<Arc<TopicsFn>>,
+    pub(crate) max_topics: usize,
     pub(crate) max_replay: usize,
     pub(crate) gap: GapPolicy,
     flights: Arc<Flights>,
@@ -140,6 +155,8 @@ impl fmt::Debug for ReplayConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayConfig")
             .field("max_replay", &self.max_replay)
+            .field("stream_topics", &self.topics.is_some())
+            .field("max_topics", &self.max_topics)
             .field("gap", &self.gap)
             .finish_non_exhaustive()
     }
@@ -150,6 +167,8 @@ impl Default for ReplayConfig {
         Self {
             log: None,
             key: Arc::new(|parts: &Parts| parts.uri.path().to_owned()),
+            topics: None,
+            max_topics: DEFAULT_MAX_TOPICS_PER_STREAM,
             max_replay: tower_sse_core::DEFAULT_MAX_REPLAY,
             gap: GapPolicy::default(),
             flights: Arc::default(),
@@ -171,22 +190,56 @@ impl ReplayConfig {
         self.key = Arc::new(key);
     }
 
-    /// The stream key of a request that carries a cursor.
+    pub(crate) fn set_topics<F>(&mut self, topics: F)
+    where
+        F: Fn(&Parts) -> Vec<String> + Send + Sync + 'static,
+    {
+        self.topics = Some(Arc::new(topics));
+    }
+
+    /// Whether streams are replayed from a topic set ([`SseLayer::stream_topics`]).
+    ///
+    /// [`SseLayer::stream_topics`]: crate::SseLayer::stream_topics
+    pub(crate) fn has_topics(&self) -> bool {
+        self.topics.is_some()
+    }
+
+    /// The stream key of a request.
     pub(crate) fn key(&self, parts: &Parts) -> String {
         (self.key)(parts)
     }
 
+    /// The topic names a request asks for, when the layer replays topic sets.
+    pub(crate) fn topic_names(&self, parts: &Parts) -> Option<Vec<String>> {
+        self.topics.as_ref().map(|topics| topics(parts))
+    }
+
     /// The resumption of one response; `None` without a log or a cursor.
-    pub(crate) fn start(&self, key: String, cursor: &ClientCursor) -> Option<Box<Resume>> {
-        let log = Arc::clone(self.log.as_ref()?);
-        let cursor = Arc::<str>::from(cursor.log_cursor()?);
-        Some(Box::new(Resume {
-            log,
+    pub(crate) fn start(&self, target: Target, cursor: &ClientCursor) -> Option<Box<Resume>> {
+        let log = self.log.as_ref()?;
+        let cursor = cursor.log_cursor()?;
+        Some(Box::new(match target {
+            Target::Topic(key) => {
+                Resume::One(self.topic(log, Arc::from(key), Some(Arc::from(cursor))))
+            }
+            Target::Set(set) => Resume::Many(topics::TopicsResume::new(self, log, set, cursor)),
+        }))
+    }
+
+    /// The resumption of one topic from `last` (`None`: from the topic's start).
+    fn topic(
+        &self,
+        log: &Arc<dyn DynLog>,
+        topic: Arc<str>,
+        last: Option<Arc<str>>,
+    ) -> TopicResume {
+        TopicResume {
+            log: Arc::clone(log),
             flights: Arc::clone(&self.flights),
-            topic: Arc::from(key),
+            topic,
             max_replay: self.max_replay,
             gap: self.gap.clone(),
-            last: Some(cursor),
+            last,
             replayed: 0,
             step: Step::Replay,
             read: None,
@@ -200,11 +253,86 @@ impl ReplayConfig {
             preparing: false,
             first_read: true,
             headers: Vec::new(),
-        }))
+        }
     }
 
     pub(crate) fn is_header_policy(&self) -> bool {
         matches!(self.gap, GapPolicy::Header)
+    }
+}
+
+/// The resumption of one response: one topic, or a set of several on one stream.
+#[derive(Debug)]
+pub(crate) enum Resume {
+    One(TopicResume),
+    Many(topics::TopicsResume),
+}
+
+impl Resume {
+    /// Under [`GapPolicy::Header`]: reads until what the first read tells is known, before
+    /// the response headers go out.
+    pub(crate) fn poll_prepare(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Self::One(one) => one.poll_prepare(cx),
+            Self::Many(many) => many.poll_prepare(cx),
+        }
+    }
+
+    /// The headers the gap policy asks for.
+    pub(crate) fn take_headers(&mut self) -> Vec<(HeaderName, HeaderValue)> {
+        match self {
+            Self::One(one) => one.take_headers(),
+            Self::Many(many) => many.take_headers(),
+        }
+    }
+
+    /// Whether the resumption has frames to write before the live body may be polled.
+    pub(crate) fn wants_output(&self) -> bool {
+        match self {
+            Self::One(one) => one.wants_output(),
+            Self::Many(many) => many.wants_output(),
+        }
+    }
+
+    /// Whether the live body is joined: the resumption has nothing left to do.
+    pub(crate) fn is_done(&self) -> bool {
+        match self {
+            Self::One(one) => one.is_done(),
+            // Every live event's id is rewritten to the stream's cursor: never done.
+            Self::Many(_) => false,
+        }
+    }
+
+    /// Whether the stream must end here.
+    pub(crate) fn is_end(&self) -> bool {
+        match self {
+            Self::One(one) => one.is_end(),
+            Self::Many(many) => many.is_end(),
+        }
+    }
+
+    /// The next frame to write before the live body; `None` once there is none.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        match self {
+            Self::One(one) => one.poll_output(cx),
+            Self::Many(many) => many.poll_output(cx),
+        }
+    }
+
+    /// Filters the next chunk of the live body.
+    pub(crate) fn filter(&mut self, chunk: Bytes) -> Bytes {
+        match self {
+            Self::One(one) => one.filter(chunk),
+            Self::Many(many) => many.filter(chunk),
+        }
+    }
+
+    /// What the filter still holds when the live body ends.
+    pub(crate) fn finish(self) -> Bytes {
+        match self {
+            Self::One(one) => one.finish(),
+            Self::Many(many) => many.finish(),
+        }
     }
 }
 
@@ -231,7 +359,7 @@ enum Step {
 }
 
 /// The resumption of one response: the replay, the live join, and the filter.
-pub(crate) struct Resume {
+pub(crate) struct TopicResume {
     log: Arc<dyn DynLog>,
     flights: Arc<Flights>,
     topic: Arc<str>,
@@ -261,9 +389,9 @@ pub(crate) struct Resume {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl fmt::Debug for Resume {
+impl fmt::Debug for TopicResume {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Resume")
+        f.debug_struct("TopicResume")
             .field("topic", &self.topic)
             .field("last", &self.last)
             .field("replayed", &self.replayed)
@@ -272,7 +400,7 @@ impl fmt::Debug for Resume {
     }
 }
 
-impl Resume {
+impl TopicResume {
     /// Under [`GapPolicy::Header`]: reads until what the first read tells is known (and, after
     /// a discontinuity, the head), before the response headers go out.
     pub(crate) fn poll_prepare(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -465,13 +593,10 @@ impl Resume {
             GapPolicy::Header => self.set_headers(reason, head.as_deref()),
             GapPolicy::Ignore => {}
         }
-        // Only events after the head go out now; without a head (the topic holds nothing),
-        // every live event is new.
-        self.step = if head.is_some() {
-            Step::Filter
-        } else {
-            Step::Done
-        };
+        // Only events after the head go out now; without a head (the topic held nothing),
+        // every live event is new, and the live join reads from the topic's start up to the
+        // first one (a handler that subscribes late misses nothing published meanwhile).
+        self.step = Step::Filter;
         self.last = head;
     }
 
@@ -588,10 +713,9 @@ impl Resume {
         if !matches!(self.step, Step::Filter) {
             return chunk;
         }
-        let Some(last) = self.last.clone() else {
-            self.step = Step::Done;
-            return chunk;
-        };
+        // Without a position (the topic held nothing), every event the log can order is new,
+        // and the live join reads the topic from its start up to the first of them.
+        let last = self.last.clone();
         let mut forward = BytesMut::new();
         let mut start = 0;
         let bytes = &chunk[..];
@@ -615,7 +739,10 @@ impl Resume {
                 }
                 Block::Event(id) => id.and_then(|id| std::str::from_utf8(id).ok()),
             };
-            let order = id.and_then(|id| self.log.compare_ids(id, &last));
+            let order = id.and_then(|id| match &last {
+                Some(last) => self.log.compare_ids(id, last),
+                None => self.log.compare_ids(id, id).map(|_| Ordering::Greater),
+            });
             match order {
                 Some(Ordering::Less | Ordering::Equal) => {
                     self.dropped_last = true;
