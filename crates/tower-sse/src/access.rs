@@ -57,7 +57,9 @@ pub(crate) fn gate_request(config: &Config, parts: &Parts) -> (Option<Target>, O
 fn topic_set(names: &[String], rules: &TopicRules, max: usize) -> Result<TopicSet, Access> {
     let max_names = max.saturating_mul(4).max(64);
     if names.len() > max_names {
-        return Err(Access::InvalidSet(TopicSetError::TooManyNames { max: max_names }));
+        return Err(Access::InvalidSet(TopicSetError::TooManyNames {
+            max: max_names,
+        }));
     }
     let topics = names
         .iter()

@@ -227,12 +227,7 @@ impl ReplayConfig {
     }
 
     /// The resumption of one topic from `last` (`None`: from the topic's start).
-    fn topic(
-        &self,
-        log: &Arc<dyn DynLog>,
-        topic: Arc<str>,
-        last: Option<Arc<str>>,
-    ) -> TopicResume {
+    fn topic(&self, log: &Arc<dyn DynLog>, topic: Arc<str>, last: Option<Arc<str>>) -> TopicResume {
         TopicResume {
             log: Arc::clone(log),
             flights: Arc::clone(&self.flights),

@@ -95,7 +95,10 @@ where
             let (target, access) = crate::access::gate_request(&self.config, &parts);
             req = Request::from_parts(parts, body);
             let resume = target.filter(|_| replays);
-            (resume.map(|target| Box::new((target, cursor.clone()))), access)
+            (
+                resume.map(|target| Box::new((target, cursor.clone()))),
+                access,
+            )
         } else {
             (None, None)
         };

@@ -403,10 +403,7 @@ mod tests {
             &replace_id(b":c\nid\ndata: a\n\n", "k")[..],
             b":c\nid: k\ndata: a\n\n"
         );
-        assert_eq!(
-            &replace_id(b"data: a\n\n", "k")[..],
-            b"id: k\ndata: a\n\n"
-        );
+        assert_eq!(&replace_id(b"data: a\n\n", "k")[..], b"id: k\ndata: a\n\n");
     }
 
     #[test]
