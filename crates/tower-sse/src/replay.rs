@@ -346,7 +346,10 @@ enum Step {
     /// Filtering the live body: events at or before `last` are dropped.
     Filter,
     /// Reading the log after `last` up to the first new live event (`to`), sent before it.
-    Bridge { to: Arc<str> },
+    ///
+    /// With `through` (a multi-topic stream's catch-up, [`TopicResume::catch_up`]): up to and
+    /// including `to`, with no live event held, then back to filtering.
+    Bridge { to: Arc<str>, through: bool },
     /// Joined: everything passes.
     Done,
     /// The stream ends here (a late discontinuity under [`GapPolicy::Header`]).
@@ -530,7 +533,7 @@ impl TopicResume {
                     }
                 }
             },
-            Step::Bridge { to } => match page {
+            Step::Bridge { to, through } => match page {
                 Err(_) => self.bridge_failed(GapReason::LogError),
                 Ok(page) if page.outcome.is_discontinuous() => {
                     // The log dropped what lies between the last event sent and the live
@@ -543,7 +546,7 @@ impl TopicResume {
                     self.bridge_failed(reason);
                 }
                 Ok(page) => {
-                    self.step = Step::Bridge { to };
+                    self.step = Step::Bridge { to, through };
                     self.page = Some((page, 0));
                 }
             },
@@ -658,11 +661,16 @@ impl TopicResume {
             let event = &events[index];
             match &self.step {
                 Step::Replay if self.replayed == self.max_replay => break,
-                Step::Bridge { to }
-                    if self.log.compare_ids(event.id(), to) != Some(Ordering::Less) =>
-                {
-                    reached = true;
-                    break;
+                Step::Bridge { to, through } => {
+                    let past = match self.log.compare_ids(event.id(), to) {
+                        Some(Ordering::Less) => false,
+                        Some(Ordering::Equal) => !through,
+                        _ => true,
+                    };
+                    if past {
+                        reached = true;
+                        break;
+                    }
                 }
                 _ => {}
             }
@@ -691,7 +699,15 @@ impl TopicResume {
                     self.step = Step::Filter;
                 }
             }
-            Step::Bridge { .. } if reached || !page.has_more || events.is_empty() => {
+            Step::Bridge { ref to, through } if reached || !page.has_more || events.is_empty() => {
+                if through {
+                    // The live source starts after `to`: the client stands there now (a log
+                    // that lost events before it without a gap would otherwise be read again
+                    // at every live event).
+                    self.last = Some(Arc::clone(to));
+                    self.step = Step::Filter;
+                    return;
+                }
                 if let Some(held) = self.held.take() {
                     self.out.extend_from_slice(&held);
                 }
@@ -748,6 +764,7 @@ impl TopicResume {
                     held.extend_from_slice(&bytes[start..]);
                     self.held = Some(held.freeze());
                     self.step = Step::Bridge {
+                        through: false,
                         to: Arc::from(id.expect("ordered ids exist")),
                     };
                     return forward.freeze();
@@ -771,6 +788,27 @@ impl TopicResume {
             self.step = Step::Done;
         }
         forward.freeze()
+    }
+
+    /// Starts reading the log after the client's position through `to`, a position the live
+    /// source is known to start after (a multi-topic stream learns it from the ids of another
+    /// topic's live events), when the client is behind it; whether it did. Only while
+    /// filtering: a joined topic gets everything from the live source.
+    pub(crate) fn catch_up(&mut self, to: &str) -> bool {
+        if !matches!(self.step, Step::Filter) || !self.bridge {
+            return false;
+        }
+        let behind = match &self.last {
+            Some(last) => self.log.compare_ids(to, last) == Some(Ordering::Greater),
+            None => self.log.compare_ids(to, to).is_some(),
+        };
+        if behind {
+            self.step = Step::Bridge {
+                to: Arc::from(to),
+                through: true,
+            };
+        }
+        behind
     }
 
     /// What the filter still holds when the live body ends: an unterminated event, which

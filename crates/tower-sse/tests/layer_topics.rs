@@ -429,3 +429,67 @@ async fn invalid_sets_are_refused_and_denied_topics_never_sent() {
     let data: Vec<&str> = got.iter().map(|(_, d, _)| d.as_str()).collect();
     assert_eq!(data, ["news-1", "secret-live"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_topic_catches_up_with_another_topics_live_event() {
+    let log = Arc::new(MemoryLog::new());
+    let hub = Hub::with_log(Arc::clone(&log));
+    let a0 = hub.publish("a", &Event::new().data("a0")).await.unwrap();
+    let b0 = hub.publish("b", &Event::new().data("b0")).await.unwrap();
+    let set = TopicSet::new(["a", "b"].map(|t| TopicName::new(t).unwrap()), 32).unwrap();
+    let cursor = set.encode_cursor(0, &[Some(a0.id().into()), Some(b0.id().into())]);
+    // The handler's source joins the hub only when told, and ends after `b1`.
+    let (go, joined) = tokio::sync::oneshot::channel::<()>();
+    let joined = Arc::new(std::sync::Mutex::new(Some(joined)));
+    let handler = {
+        let hub = hub.clone();
+        move |_request: Request<()>| {
+            let hub = hub.clone();
+            let joined = joined.lock().unwrap().take().expect("one request");
+            async move {
+                let live = stream::once(async move {
+                    joined.await.unwrap();
+                    hub.subscribe_topics(["a", "b"], None).await.unwrap()
+                })
+                .flatten()
+                .map(|frame| frame.unwrap());
+                let live = stream::unfold((Box::pin(live), false), |(mut live, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    let frame = live.next().await?;
+                    let done = frame.ends_with(b"data: b1\n\n");
+                    Some((
+                        Ok::<_, Infallible>(http_body::Frame::data(frame)),
+                        (live, done),
+                    ))
+                });
+                Ok::<_, Infallible>(event_stream(BodyExt::boxed_unsync(StreamBody::new(live))))
+            }
+        }
+    };
+    let response = get(
+        layer(&log),
+        "/e?topic=a&topic=b",
+        &[("last-event-id", &cursor)],
+        handler,
+    )
+    .await;
+    let reader = tokio::spawn(body_of(response));
+    // The replay (nothing after the cursor) is read as soon as the body is polled; `a1` is
+    // published after it and before the source joins, which then starts after `a1`.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    hub.publish("a", &Event::new().data("a1")).await.unwrap();
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    hub.publish("b", &Event::new().data("b1")).await.unwrap();
+    let got = decode(&reader.await.unwrap());
+    let data: Vec<&str> = got.iter().map(|(_, d, _)| d.as_str()).collect();
+    // `a1` is not left waiting for the next event of `a`: it goes out before `b1`.
+    assert_eq!(data, ["a1", "b1"]);
+    let positions = set.parse_cursor(&got[1].2).unwrap();
+    assert_eq!(
+        positions,
+        [log.head("a").await.unwrap(), log.head("b").await.unwrap()]
+    );
+}

@@ -38,6 +38,9 @@ use super::{Block, DynLog, MAX_HELD_EVENT, ReplayConfig, SSE_GAP, SSE_REPLAY_FRO
 /// checks it).
 const UNKNOWN_CURSOR: &str = "\0unknown-composite-cursor";
 
+/// A live event's topic, the event with that topic's log id, and the source's positions.
+type Routed = (usize, Bytes, Vec<Option<Arc<str>>>);
+
 /// The resumption of a stream of several topics.
 pub(crate) struct TopicsResume {
     set: TopicSet,
@@ -235,11 +238,26 @@ impl TopicsResume {
                 Block::Blank | Block::CommentsOnly => None,
                 Block::Event(id) => id.and_then(|id| self.route(id, &block)),
             };
-            let Some((i, plain)) = routed else {
+            let Some((i, plain, positions)) = routed else {
                 self.dropped_last = false;
                 forward.extend_from_slice(&block);
                 continue;
             };
+            // The live source's position on every other topic: what it will not deliver.
+            // A topic the client is behind on is read up to there first, so that a quiet
+            // topic does not wait for its own next event (the source may have started late).
+            let behind = positions.iter().enumerate().find_map(|(j, position)| {
+                let position = position.as_deref().filter(|_| j != i)?;
+                self.topics[j].catch_up(position).then_some(j)
+            });
+            if let Some(j) = behind {
+                // This event is routed again once topic `j` has caught up.
+                self.bridging = Some(j);
+                let mut again = BytesMut::from(&block[..]);
+                again.extend_from_slice(&bytes[start..]);
+                self.pending = again.freeze();
+                return forward.freeze();
+            }
             let passed = self.topics[i].filter(plain);
             self.dropped_last = passed.is_empty();
             let rewritten = self.rewritten(i, &passed);
@@ -267,8 +285,9 @@ impl TopicsResume {
         forward.freeze()
     }
 
-    /// The topic of a live event whose id is `id`, and the event with its topic's log id.
-    fn route(&self, id: &[u8], block: &[u8]) -> Option<(usize, Bytes)> {
+    /// The topic of a live event whose id is `id`, the event with its topic's log id, and the
+    /// positions its id names.
+    fn route(&self, id: &[u8], block: &[u8]) -> Option<Routed> {
         let id = std::str::from_utf8(id).ok()?;
         let (label, _) = id.split_once(' ')?;
         let i = self
@@ -278,8 +297,8 @@ impl TopicsResume {
             .ok()?;
         let positions = self.set.parse_cursor(id)?;
         // No position: an event of the topic without one (a gap signal with no head).
-        let plain = positions[i].as_deref().unwrap_or("");
-        Some((i, replace_id(block, plain)))
+        let plain = replace_id(block, positions[i].as_deref().unwrap_or(""));
+        Some((i, plain, positions))
     }
 
     /// Appends `frames` (whole events of topic `i`) to the output, ids rewritten.
