@@ -65,7 +65,9 @@
 //! never an error. With [`replay`](SseLayer::replay), the layer resumes event streams itself:
 //! it reads what the client missed from the log (the topic is the request path, or
 //! [`stream_key`](SseLayer::stream_key)), sends it after the priming frame, then the handler's
-//! live body without the events it just replayed. A client too far behind, or with a cursor
+//! live body without the events it just replayed. With
+//! [`stream_topics`](SseLayer::stream_topics) it resumes streams of several topics from one
+//! composite cursor the same way, topic by topic. A client too far behind, or with a cursor
 //! the log does not know, is told by the [`GapPolicy`] (an `sse-gap` event by default).
 //!
 //! # Publish/subscribe with replay

@@ -18,6 +18,9 @@
 //! published in between. It reads the log once more from its last id up to `X` (paged, and
 //! usually a single short read) and sends those events first. After `X`, everything passes.
 //!
+//! A stream of several topics ([`SseLayer::stream_topics`](crate::SseLayer::stream_topics))
+//! runs this per topic, with the routing and the composite ids in [`topics`].
+//!
 //! # The gap rule
 //!
 //! As documented in [`crate::GapSignal`]'s module: contiguous events first, then, at the
