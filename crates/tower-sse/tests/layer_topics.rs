@@ -493,3 +493,90 @@ async fn a_quiet_topic_catches_up_with_another_topics_live_event() {
         [log.head("a").await.unwrap(), log.head("b").await.unwrap()]
     );
 }
+
+#[tokio::test]
+async fn live_events_in_any_line_ending_and_the_handlers_own_events() {
+    let log = Arc::new(MemoryLog::new());
+    let hub = Hub::with_log(Arc::clone(&log));
+    let a0 = hub.publish("a", &Event::new().data("a0")).await.unwrap();
+    let a1 = hub.publish("a", &Event::new().data("a1")).await.unwrap();
+    let b0 = hub.publish("b", &Event::new().data("b0")).await.unwrap();
+    let set = TopicSet::new(["a", "b"].map(|t| TopicName::new(t).unwrap()), 32).unwrap();
+    let cursor = set.encode_cursor(0, &[Some(a0.id().into()), Some(b0.id().into())]);
+    // An id of the log after every event it holds: a live event the replay cannot have.
+    let (epoch, seq) = a1.id().rsplit_once('-').unwrap();
+    let a9 = format!("{epoch}-{}", seq.parse::<u64>().unwrap() + 100);
+    let live_id = |id: &str| set.encode_cursor(0, &[Some(id.into()), Some(b0.id().into())]);
+    let frames = [
+        // Replayed already: dropped, CRLF and all.
+        format!("id: {}\r\ndata: a1\r\n\r\n", live_id(a1.id())),
+        ":note\n\n".to_owned(),
+        // The handler's own event: passed as it is.
+        "id: own-1\ndata: mine\n\n".to_owned(),
+        // New: its id becomes the stream's cursor, line ends kept.
+        format!("data: a9\rid: {}\r\r", live_id(&a9)),
+    ];
+    let handler = move |_request: Request<()>| {
+        let frames = frames.clone();
+        async move {
+            let body = StreamBody::new(stream::iter(
+                frames.map(|f| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(f)))),
+            ));
+            Ok::<_, Infallible>(event_stream(BodyExt::boxed_unsync(body)))
+        }
+    };
+    let response = get(
+        layer(&log).heartbeat_comment("hb"),
+        "/e?topic=a&topic=b",
+        &[("last-event-id", &cursor)],
+        handler,
+    )
+    .await;
+    let body = body_of(response).await;
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert!(text.contains(":note\n\n"), "{text}");
+    assert!(text.contains("id: own-1\ndata: mine\n\n"), "{text}");
+    let got = decode(&body);
+    let data: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(_, d, id)| (d.as_str(), id.as_str()))
+        .collect();
+    let own = "own-1";
+    let after_a1 = set.encode_cursor(0, &[Some(a1.id().into()), Some(b0.id().into())]);
+    let after_a9 = set.encode_cursor(0, &[Some(a9.as_str().into()), Some(b0.id().into())]);
+    assert_eq!(
+        data,
+        [
+            ("a1", after_a1.as_str()),
+            ("mine", own),
+            ("a9", after_a9.as_str())
+        ]
+    );
+    assert!(
+        text.contains(&format!("data: a9\rid: {after_a9}\r\r")),
+        "{text:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_topic_limit_is_configurable() {
+    let log = Arc::new(MemoryLog::new());
+    let response = get(
+        layer(&log).max_topics(2),
+        PATH,
+        &[("last-event-id", "x")],
+        no_live(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = String::from_utf8(body_of(response).await).unwrap();
+    assert_eq!(body, "invalid stream topics: more than 2 distinct topics\n");
+    let response = get(
+        layer(&log).max_topics(3),
+        PATH,
+        &[("last-event-id", "x")],
+        no_live(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
