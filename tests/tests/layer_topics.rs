@@ -2,7 +2,8 @@
 //! real loopback sockets, on `MemoryLog` and on `RedisLog` (a real `redis-server`): a client of
 //! three topics is cut mid-stream while all three are published to and resumes through the
 //! layer's replay, with a handler whose hub stream subscribes 200 ms late, with no loss and no
-//! duplicate on any topic; a denied topic is refused with 403 and none of its events appears,
+//! duplicate on any topic (also cut on one server and resumed on another sharing Redis); a
+//! denied topic is refused with 403 and none of its events appears,
 //! replayed or live.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -43,6 +44,39 @@ async fn redis_log() -> (RedisServer, RedisLog) {
 async fn three_topics_resumed_by_the_layer<L: EventLog + Clone>(framework: Framework, log: L) {
     let hub = Hub::with_log(log.clone());
     let server = LayeredServer::start(framework, hub.clone(), log).await;
+    resume_three_topics(framework, hub.clone(), &server, hub, &server).await;
+}
+
+/// Two servers of `framework` on one `redis-server`, each with its own hub and connections
+/// (tailing Redis): the client is cut on A and resumes on B, while both publish.
+async fn three_topics_resumed_on_another_server(framework: Framework) {
+    let redis = RedisServer::start();
+    let prefix = RedisServer::unique_prefix();
+    let connect = || async {
+        RedisLog::builder(redis.url())
+            .key_prefix(prefix.clone())
+            .connect()
+            .await
+            .expect("connect to the test redis")
+    };
+    let (log_a, log_b) = (connect().await, connect().await);
+    let hub_a = Hub::with_live_log(log_a.clone());
+    let hub_b = Hub::with_live_log(log_b.clone());
+    let a = LayeredServer::start(framework, hub_a.clone(), log_a).await;
+    let b = LayeredServer::start(framework, hub_b.clone(), log_b).await;
+    resume_three_topics(framework, hub_a, &a, hub_b, &b).await;
+}
+
+/// Reads a three-topic stream on `first`, cuts it mid-stream while `hub_a` and `hub_b` publish
+/// to all three topics in turn, and resumes it on `second` with the last id received.
+async fn resume_three_topics<L: EventLog>(
+    framework: Framework,
+    hub_a: Hub<L>,
+    first: &LayeredServer,
+    hub_b: Hub<L>,
+    second: &LayeredServer,
+) {
+    let server = first;
     let path = "/feed?topic=chat&topic=alerts&topic=dash%2Fboard";
     let mut client = server.client().await;
     let mut stream = client.events(path, &[]).await;
@@ -63,6 +97,7 @@ async fn three_topics_resumed_by_the_layer<L: EventLog + Clone>(framework: Frame
                     .event("n")
                     .unwrap()
                     .data(format!("{topic}:{i}"));
+                let hub = if i % 2 == 0 { &hub_a } else { &hub_b };
                 hub.publish(topic, &event).await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(3)).await;
@@ -86,7 +121,7 @@ async fn three_topics_resumed_by_the_layer<L: EventLog + Clone>(framework: Frame
     let last = seen.last().unwrap().1.clone();
     assert!(last.len() <= 4096, "{last}");
 
-    let mut client = server.client().await;
+    let mut client = second.client().await;
     let mut stream = client.events(path, &[("last-event-id", &last)]).await;
     resumed.send(()).unwrap();
     let finals: Vec<String> = TOPICS
@@ -253,6 +288,11 @@ macro_rules! layer_topics {
             async fn three_topics_resumed_by_the_layer_on_redis() {
                 let (_server, log) = redis_log().await;
                 super::three_topics_resumed_by_the_layer($framework, log).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn three_topics_resumed_by_the_layer_on_another_server() {
+                super::three_topics_resumed_on_another_server($framework).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
