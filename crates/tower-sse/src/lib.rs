@@ -202,7 +202,7 @@ pub use body::ResponseBody;
 #[doc(hidden)]
 pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
-pub use gap::{GapReason, GapSignal};
+pub use gap::{GapPolicy, GapReason, GapSignal, SSE_GAP, SSE_REPLAY_FROM};
 pub use hub::{
     DEFAULT_CAPACITY, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, DEFAULT_MAX_REPLAY, Hub,
     HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
@@ -213,7 +213,6 @@ pub use last_event_id::{
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
 pub use query::query_topics;
-pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;
 pub use tower_sse_core::Event;

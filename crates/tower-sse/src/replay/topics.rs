@@ -32,7 +32,11 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue};
 use tower_sse_core::{FrameBoundary, TopicSet};
 
-use super::{Block, DynLog, MAX_HELD_EVENT, ReplayConfig, SSE_GAP, SSE_REPLAY_FROM, TopicResume};
+use super::{
+    DynLog, ReplayConfig, TopicResume,
+    topic::{Block, MAX_HELD_EVENT, block_id},
+};
+use crate::{SSE_GAP, SSE_REPLAY_FROM};
 
 /// What a log reads as an unknown cursor: NUL is in no log id (the log conformance suite
 /// checks it).
@@ -137,7 +141,7 @@ impl TopicsResume {
             }
             // A topic past a discontinuity continues from its head; the others from the
             // client's position.
-            self.positions[i].clone_from(&topic.last);
+            self.positions[i] = topic.last().cloned();
         }
         if let Some((i, reason)) = first {
             self.headers.push((SSE_GAP, reason));
@@ -232,7 +236,7 @@ impl TopicsResume {
                 continue;
             }
             let block = self.block.split().freeze();
-            let routed = match super::block_id(&block) {
+            let routed = match block_id(&block) {
                 // The LF of a CRLF whose CR ended a dropped event.
                 Block::Blank if self.dropped_last => continue,
                 Block::Blank | Block::CommentsOnly => None,
@@ -313,7 +317,7 @@ impl TopicsResume {
     fn rewritten(&mut self, i: usize, frames: &[u8]) -> BytesMut {
         let mut out = BytesMut::with_capacity(frames.len() + frames.len() / 2);
         for block in Blocks::new(frames) {
-            let id = match super::block_id(block) {
+            let id = match block_id(block) {
                 Block::Event(id) => id.unwrap_or(b""),
                 Block::Blank | Block::CommentsOnly => {
                     out.extend_from_slice(block);
