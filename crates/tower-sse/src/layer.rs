@@ -256,10 +256,11 @@ impl SseLayer {
     /// The topics a request's stream carries, for streams of several topics on one
     /// connection; replaces [`stream_key`](Self::stream_key).
     ///
-    /// Every name must be a valid topic name ([`topic_rules`](Self::topic_rules)), and the
-    /// distinct names at most [`max_topics`](Self::max_topics) (an empty list, more than four
-    /// times that many names, or one invalid name is refused): otherwise an event-stream
-    /// response is replaced by a `400 Bad Request` and the log is never read. The
+    /// When the layer replays a request (it carries a last event id) or authorizes it, every
+    /// name must be a valid topic name ([`topic_rules`](Self::topic_rules)), and the distinct
+    /// names at most [`max_topics`](Self::max_topics) (an empty list, more than four times that
+    /// many names, or one invalid name is refused): otherwise an event-stream response is
+    /// replaced by a `400 Bad Request` with a message, and the log is never read. The
     /// [`authorize`](Self::authorize) hook is asked for every topic of the set.
     ///
     /// A set of one topic is resumed as by `stream_key`, from the log's own ids. For a set of
