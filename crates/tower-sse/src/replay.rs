@@ -241,8 +241,7 @@ impl Resume {
     pub(crate) fn is_done(&self) -> bool {
         match self {
             Self::One(one) => one.is_done(),
-            // Every live event's id is rewritten to the stream's cursor: never done.
-            Self::Many(_) => false,
+            Self::Many(many) => many.is_done(),
         }
     }
 

@@ -69,6 +69,8 @@ pub(crate) struct TopicsResume {
     dropped_last: bool,
     /// Forwarding an event too large to hold, as it is, up to its end.
     passing: bool,
+    /// The live source's ids are the client's cursor: nothing left to do.
+    joined: bool,
 }
 
 impl fmt::Debug for TopicsResume {
@@ -120,6 +122,7 @@ impl TopicsResume {
             tracker: FrameBoundary::new(),
             dropped_last: false,
             passing: false,
+            joined: false,
         }
     }
 
@@ -162,6 +165,12 @@ impl TopicsResume {
             || self.end
             || self.bridging.is_some()
             || self.replaying < self.topics.len()
+    }
+
+    /// Whether the stream is joined: every topic's filter is done and the live source writes
+    /// the same cursors as this stream would (once one of its events needed no rewrite).
+    pub(super) fn is_done(&self) -> bool {
+        self.joined && self.out.is_empty() && self.bridging.is_none()
     }
 
     pub(super) fn is_end(&self) -> bool {
@@ -270,6 +279,13 @@ impl TopicsResume {
                 // The live join of topic `i` reads the log before this event goes out.
                 self.bridging = Some(i);
                 self.pending = bytes.slice(start..);
+                return forward.freeze();
+            }
+            if rewritten[..] == block[..] && self.topics.iter().all(TopicResume::is_done) {
+                // Every topic is joined and the source's cursor is the client's: from here on
+                // its ids are what this stream would write, so everything passes as it is.
+                self.joined = true;
+                forward.extend_from_slice(&bytes[start..]);
                 return forward.freeze();
             }
         }
