@@ -17,8 +17,11 @@
 //!   ([`Hub::subscribe_topics`](crate::Hub::subscribe_topics) with no cursor); each event's
 //!   topic and log id are read from its id, and the event goes through its topic's filter
 //!   with that log id (dropped when the client has it; the live join of that topic when it is
-//!   the first newer one). Events whose id is not a cursor of the set (the handler's own) pass
-//!   unchanged.
+//!   the first newer one). The positions the id names for the *other* topics are where the
+//!   source starts on them: a topic the client is behind on is read from the log up to there
+//!   at once. Events whose id is not a cursor of the set (the handler's own) pass unchanged.
+//!   Once every topic is joined and an event's id needed no rewrite, the source writes the
+//!   client's cursor itself, and the stream passes through untouched.
 //!
 //! [`SseLayer::stream_topics`]: crate::SseLayer::stream_topics
 
