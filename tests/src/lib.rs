@@ -16,13 +16,18 @@
 //! [`KeyedServer`] serves `GET /feed` behind a layer that replays by itself, from a topic
 //! derived from the `X-Tenant` header ([`keyed_layer`]).
 //!
+//! [`LayeredServer`] serves `GET /feed?topic=A&topic=B…` behind a layer that resumes streams
+//! of several topics by itself, over a memory log or a real `redis-server` ([`RedisServer`]).
+//!
 //! The tests in `tests/` run the same scenarios against each of them with a hyper client and
 //! [`tower_sse_core::Decoder`], with bounded waits only.
 
 mod axum_app;
 mod client;
 mod keyed;
+mod layered;
 mod poem_app;
+mod redis;
 mod warp_app;
 
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
@@ -35,6 +40,8 @@ use tower_sse_core::TopicName;
 
 pub use client::{Client, Reader};
 pub use keyed::{KeyedServer, TENANT_HEADER, keyed_layer, tenant_topic};
+pub use layered::{LATE, LayeredServer, topics_layer};
+pub use redis::RedisServer;
 
 /// The topic `/hub` serves.
 pub const TOPIC: &str = "conformance";

@@ -54,6 +54,68 @@ pub async fn run<L: EventLog>(make: impl Fn() -> L) {
     foreign_cursors_are_unknown(&make()).await;
     cursors_of_other_topics_are_unknown(&make()).await;
     head_is_where_a_reader_has_everything(&make()).await;
+    invalid_topic_names_are_refused(&make()).await;
+}
+
+/// A topic name outside the default [`TopicRules`](crate::TopicRules) (empty, longer than 128
+/// bytes, a byte outside `A-Z a-z 0-9 . _ ~ / -`) is an error of `append`, `read_after` and
+/// `head`, whose message does not repeat the name; nothing is stored under it, and the log
+/// goes on serving valid topics.
+pub async fn invalid_topic_names_are_refused<L: EventLog>(log: &L)
+where
+    L::Error: std::error::Error,
+{
+    let long = "a".repeat(129);
+    let names = [
+        "",
+        long.as_str(),
+        "a b",
+        "chat\r\nFLUSHALL",
+        "x:y",
+        "*",
+        "caf\u{e9}",
+        "nul\0",
+    ];
+    let event = Event::new().data("never stored");
+    for name in names {
+        let shown = |error: &L::Error| {
+            let text = format!(
+                "{error} {:?}",
+                std::error::Error::source(error).map(|s| s.to_string())
+            );
+            assert!(
+                name.len() < 2 || !text.contains(name),
+                "the error repeats the name {name:?}: {text}"
+            );
+        };
+        match log.append(name, &event).await {
+            Err(error) => shown(&error),
+            Ok(logged) => panic!("append to {name:?} succeeded: {}", logged.id()),
+        }
+        match log.read_after(name, None, 10).await {
+            Err(error) => shown(&error),
+            Ok(replay) => panic!("read_after of {name:?} succeeded: {replay:?}"),
+        }
+        match log.head(name).await {
+            Err(error) => shown(&error),
+            Ok(head) => panic!("head of {name:?} succeeded: {head:?}"),
+        }
+    }
+    let all = "ABCXYZabcxyz0189._~/-";
+    let logged = ok(log.append(all, &event).await, "append to a valid topic");
+    let replay = read(log, all, None, 10).await;
+    assert_eq!(
+        ids(&replay.events),
+        [logged.id()],
+        "the valid topic holds its event"
+    );
+    assert_eq!(
+        ok(log.head(all).await, "head").as_deref(),
+        Some(logged.id()),
+        "the valid topic's head"
+    );
+    let max = "m".repeat(128);
+    ok(log.append(&max, &event).await, "append to a 128-byte name");
 }
 
 /// [`EventLog::head`]: reading after it returns nothing, then exactly what is appended later.

@@ -43,7 +43,8 @@ use std::{
 
 use self::{id::Epoch, topic::TopicLog};
 use crate::{
-    Clock, Event, EventLog, LoggedEvent, Replay, ReplayOutcome, Retention, StdClock, UnknownCursor,
+    Clock, Event, EventLog, InvalidTopic, LoggedEvent, Replay, ReplayOutcome, Retention, StdClock,
+    TopicRules, UnknownCursor,
 };
 
 /// The default [`MemoryLogBuilder::max_topics`]: 10,000 topics.
@@ -91,6 +92,7 @@ pub struct MemoryLog<C = StdClock> {
     topics: RwLock<Topics>,
     retention: Retention,
     max_topics: usize,
+    topic_rules: TopicRules,
     clock: C,
 }
 
@@ -113,6 +115,9 @@ pub enum MemoryLogError {
         /// The configured limit.
         limit: usize,
     },
+    /// The topic name breaks the log's [`TopicRules`] ([`MemoryLogBuilder::topic_rules`]):
+    /// nothing is stored under it.
+    InvalidTopic(InvalidTopic),
 }
 
 impl fmt::Display for MemoryLogError {
@@ -121,11 +126,19 @@ impl fmt::Display for MemoryLogError {
             Self::TooManyTopics { limit } => {
                 write!(f, "too many topics: all {limit} topics still retain events")
             }
+            Self::InvalidTopic(_) => f.write_str("invalid topic name"),
         }
     }
 }
 
-impl std::error::Error for MemoryLogError {}
+impl std::error::Error for MemoryLogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidTopic(error) => Some(error),
+            Self::TooManyTopics { .. } => None,
+        }
+    }
+}
 
 impl MemoryLog {
     /// A log with the default [`Retention`], [`DEFAULT_MAX_TOPICS`] and the standard clock.
@@ -139,6 +152,7 @@ impl MemoryLog {
         MemoryLogBuilder {
             retention: Retention::default(),
             max_topics: DEFAULT_MAX_TOPICS,
+            topic_rules: TopicRules::new(),
             clock: StdClock,
         }
     }
@@ -160,12 +174,14 @@ impl<C: Clock> MemoryLog<C> {
     /// # Errors
     ///
     /// [`MemoryLogError::TooManyTopics`] when `topic` does not exist yet and the topic limit is
-    /// reached by topics that all retain events.
+    /// reached by topics that all retain events; [`MemoryLogError::InvalidTopic`] when `topic`
+    /// breaks the log's [`TopicRules`].
     pub fn append_sync(
         &self,
         topic: &str,
         event: &Event<'_>,
     ) -> Result<LoggedEvent, MemoryLogError> {
+        self.check_topic(topic)?;
         {
             let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(log) = topics.by_name.get(topic) {
@@ -194,7 +210,9 @@ impl<C: Clock> MemoryLog<C> {
     /// [`ReplayOutcome`] for what each outcome returns.
     ///
     /// Never fails: any cursor string is accepted, and one this log did not issue is
-    /// [`ReplayOutcome::Unknown`]. A topic that does not exist reads as empty.
+    /// [`ReplayOutcome::Unknown`]. A topic that does not exist reads as empty (so does a name
+    /// outside the log's [`TopicRules`], which no append accepts; [`EventLog::read_after`]
+    /// refuses it with [`MemoryLogError::InvalidTopic`]).
     pub fn read_after_sync(&self, topic: &str, cursor: Option<&str>, limit: usize) -> Replay {
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
@@ -227,6 +245,13 @@ impl<C: Clock> MemoryLog<C> {
                 Replay::new(outcome, Vec::new(), false)
             }
         }
+    }
+
+    /// `Ok` when `topic` follows the log's [`TopicRules`].
+    fn check_topic(&self, topic: &str) -> Result<(), MemoryLogError> {
+        self.topic_rules
+            .check(topic.as_bytes())
+            .map_err(MemoryLogError::InvalidTopic)
     }
 
     /// Applies the age limit to every topic and removes the topics that retain nothing.
@@ -298,6 +323,7 @@ impl<C: Clock> EventLog for MemoryLog<C> {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Replay, Self::Error> {
+        self.check_topic(topic)?;
         Ok(self.read_after_sync(topic, cursor, limit))
     }
 
@@ -309,6 +335,7 @@ impl<C: Clock> EventLog for MemoryLog<C> {
     /// The newest entry of the topic, or the last event it (or a removed topic) dropped: a
     /// position [`read_after`](EventLog::read_after) resumes from. O(1).
     async fn head(&self, topic: &str) -> Result<Option<Arc<str>>, Self::Error> {
+        self.check_topic(topic)?;
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let seq = match topics.by_name.get(topic) {
             Some(log) => lock(log).head(),
@@ -326,6 +353,7 @@ impl<C> fmt::Debug for MemoryLog<C> {
             .field("next_seq", &self.next_seq)
             .field("retention", &self.retention)
             .field("max_topics", &self.max_topics)
+            .field("topic_rules", &self.topic_rules)
             .finish_non_exhaustive()
     }
 }
@@ -336,6 +364,7 @@ impl<C> fmt::Debug for MemoryLog<C> {
 pub struct MemoryLogBuilder<C = StdClock> {
     retention: Retention,
     max_topics: usize,
+    topic_rules: TopicRules,
     clock: C,
 }
 
@@ -352,12 +381,21 @@ impl<C: Clock> MemoryLogBuilder<C> {
         self
     }
 
+    /// The rules a topic name must follow ([`TopicRules::new`] unless set): a name outside
+    /// them is refused by `append`, `read_after` and `head` with
+    /// [`MemoryLogError::InvalidTopic`]. Use the rules of the hub or layer in front of the log.
+    pub fn topic_rules(mut self, rules: TopicRules) -> Self {
+        self.topic_rules = rules;
+        self
+    }
+
     /// The clock for the age limit; [`StdClock`] unless set. Tests use a
     /// [`ManualClock`](crate::ManualClock).
     pub fn clock<C2: Clock>(self, clock: C2) -> MemoryLogBuilder<C2> {
         MemoryLogBuilder {
             retention: self.retention,
             max_topics: self.max_topics,
+            topic_rules: self.topic_rules,
             clock,
         }
     }
@@ -371,6 +409,7 @@ impl<C: Clock> MemoryLogBuilder<C> {
             topics: RwLock::default(),
             retention: self.retention,
             max_topics: self.max_topics,
+            topic_rules: self.topic_rules,
             clock: self.clock,
         }
     }

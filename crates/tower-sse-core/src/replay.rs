@@ -74,6 +74,9 @@ use crate::{Event, EventError};
 ///   successive reads that pass the previous [`Replay::next_cursor`].
 /// - Reading never creates a topic and never fails because of the cursor's content: any
 ///   string, including empty, very long, or containing NUL, CR or LF, is a valid argument.
+/// - A topic name outside the store's [`TopicRules`](crate::TopicRules) (the default rules
+///   unless the store is configured otherwise) is an error of `append`, `read_after` and
+///   `head`: it never becomes a key or an entry.
 /// - What a topic retains is bounded (see [`Retention`](crate::Retention)); events dropped by
 ///   retention are reported to readers whose cursor precedes them as [`ReplayOutcome::Gap`],
 ///   never silently.

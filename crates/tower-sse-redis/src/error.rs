@@ -42,6 +42,12 @@ pub enum RedisLogError {
         /// What was wrong with the reply.
         detail: String,
     },
+    /// The topic name breaks the log's [`TopicRules`](tower_sse_core::TopicRules): it never
+    /// became a Redis key. The message does not repeat the name.
+    InvalidTopic {
+        /// What is wrong with the name.
+        source: tower_sse_core::InvalidTopic,
+    },
     /// The retention asks for a limit that Redis Streams cannot enforce (a byte limit).
     UnsupportedRetention {
         /// The limit, such as `max_bytes`.
@@ -65,6 +71,7 @@ impl fmt::Display for RedisLogError {
                 f,
                 "redis at {url}: unexpected reply to {operation}: {detail}"
             ),
+            Self::InvalidTopic { source } => write!(f, "redis log: {source}"),
             Self::UnsupportedRetention { limit } => write!(
                 f,
                 "redis streams cannot enforce retention `{limit}`: use max_events or max_age"
@@ -79,6 +86,7 @@ impl std::error::Error for RedisLogError {
             Self::InvalidUrl { source, .. }
             | Self::Connect { source, .. }
             | Self::Command { source, .. } => Some(source),
+            Self::InvalidTopic { source } => Some(source),
             Self::UnexpectedReply { .. } | Self::UnsupportedRetention { .. } => None,
         }
     }

@@ -10,7 +10,8 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use redis::{Client, Value, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use tower_sse_core::{
-    Event, EventLog, LiveLog, LoggedEvent, Replay, ReplayOutcome, Retention, UnknownCursor,
+    Event, EventLog, LiveLog, LoggedEvent, Replay, ReplayOutcome, Retention, TopicRules,
+    UnknownCursor,
 };
 
 use crate::{
@@ -61,6 +62,7 @@ struct Shared {
     retention: Retention,
     exact_trimming: bool,
     block: Duration,
+    topic_rules: TopicRules,
     read_script: redis::Script,
     append_script: redis::Script,
     frames: FrameCache,
@@ -87,6 +89,7 @@ pub struct RedisLogBuilder {
     block: Duration,
     connection: ConnectionManagerConfig,
     frame_cache_bytes: usize,
+    topic_rules: TopicRules,
 }
 
 impl fmt::Debug for RedisLogBuilder {
@@ -97,6 +100,7 @@ impl fmt::Debug for RedisLogBuilder {
             .field("retention", &self.retention)
             .field("exact_trimming", &self.exact_trimming)
             .field("block", &self.block)
+            .field("topic_rules", &self.topic_rules)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +133,7 @@ impl RedisLog {
                 .set_min_delay(Duration::from_millis(50))
                 .set_max_delay(Duration::from_secs(1)),
             frame_cache_bytes: DEFAULT_FRAME_CACHE_BYTES,
+            topic_rules: TopicRules::new(),
         }
     }
 
@@ -145,6 +150,16 @@ impl RedisLog {
     /// What each topic retains.
     pub fn retention(&self) -> &Retention {
         &self.shared.retention
+    }
+
+    /// `Ok` when `topic` follows the log's [`TopicRules`]
+    /// ([`RedisLogBuilder::topic_rules`]): checked before a topic name becomes a key in any
+    /// command, so an invalid name is an error and never reaches Redis.
+    pub(crate) fn check_topic(&self, topic: &str) -> Result<(), RedisLogError> {
+        self.shared
+            .topic_rules
+            .check(topic.as_bytes())
+            .map_err(|source| RedisLogError::InvalidTopic { source })
     }
 
     /// The Redis key of `topic`'s stream: the prefix, then the topic.
@@ -211,6 +226,7 @@ impl RedisLog {
         bodies: &[Bytes],
     ) -> Result<Vec<LoggedEvent>, RedisLogError> {
         let mut connection = self.shared.appends.clone();
+        self.check_topic(topic)?;
         let mut invocation = self.shared.append_script.key(self.key(topic));
         invocation
             .key(self.clock_key())
@@ -256,6 +272,7 @@ impl RedisLog {
         count: usize,
     ) -> Result<ScriptReply, RedisLogError> {
         let mut connection = self.connection();
+        self.check_topic(topic)?;
         let mut invocation = self.shared.read_script.key(self.key(topic));
         invocation.arg(cursor).arg(count).arg(self.max_age_ms());
         let mut reply = invocation.invoke_async(&mut connection).await;
@@ -280,6 +297,15 @@ impl RedisLogBuilder {
     /// application (or test) sharing a Redis its own.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The rules a topic name must follow (default [`TopicRules::new`]: 1 to 128 bytes of
+    /// `A-Z a-z 0-9 . _ ~ / -`). A name outside them is refused by every operation with
+    /// [`RedisLogError::InvalidTopic`] before it becomes a key. Use the rules of the hub or
+    /// layer in front of the log.
+    pub fn topic_rules(mut self, rules: TopicRules) -> Self {
+        self.topic_rules = rules;
         self
     }
 
@@ -391,6 +417,7 @@ impl RedisLogBuilder {
                 retention: self.retention,
                 exact_trimming: self.exact_trimming,
                 block: self.block,
+                topic_rules: self.topic_rules,
                 read_script: scripts::script(scripts::READ_AFTER),
                 append_script: scripts::script(scripts::APPEND),
                 frames: FrameCache::new(self.frame_cache_bytes),
@@ -606,6 +633,7 @@ impl EventLog for RedisLog {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Replay, RedisLogError> {
+        self.check_topic(topic)?;
         let cursor = cursor.unwrap_or("");
         if !cursor.is_empty() && StreamId::parse(cursor).is_none() {
             return Ok(Replay::new(

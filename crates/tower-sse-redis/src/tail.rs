@@ -101,6 +101,7 @@ impl LogTail for RedisTail {
             .arg("STREAMS");
         let mut index = HashMap::with_capacity(positions.len());
         for (i, (topic, _)) in positions.iter().enumerate() {
+            self.log.check_topic(topic)?;
             let key = self.log.key(topic);
             command.arg(&key);
             index.insert(key.into_bytes(), i);

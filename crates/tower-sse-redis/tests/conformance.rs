@@ -352,3 +352,54 @@ async fn readers_of_an_entry_share_one_frame_and_old_entries_still_read() {
         format!("id: {id}\ndata: old\n\n").as_bytes()
     );
 }
+
+#[tokio::test]
+async fn invalid_topic_names_never_become_keys() {
+    let server = RedisServer::start();
+    let log = server.builder().key_prefix("app:").connect().await.unwrap();
+    let event = Event::new().data("x");
+    let long = "a".repeat(129);
+    for name in ["", "a b", "chat\r\nFLUSHALL", "x:y", "*", long.as_str()] {
+        for result in [
+            log.append(name, &event).await.map(|_| ()),
+            log.append_batch(name, std::slice::from_ref(&event))
+                .await
+                .map(|_| ()),
+            log.read_after(name, Some("1-0"), 5).await.map(|_| ()),
+            log.read_after(name, Some("not an id"), 5).await.map(|_| ()),
+            log.head(name).await.map(|_| ()),
+        ] {
+            let error = result.expect_err(name);
+            assert!(
+                matches!(error, RedisLogError::InvalidTopic { .. }),
+                "{name:?}: {error:?}"
+            );
+            assert!(!error.is_connection_error());
+            let message = error.to_string();
+            assert!(message.contains("topic name"), "{message}");
+            assert!(name.len() < 2 || !message.contains(name), "{message}");
+        }
+    }
+    // A configured rule admits what the default refuses; invisible bytes stay refused.
+    let colons = server
+        .builder()
+        .key_prefix("app:")
+        .topic_rules(tower_sse_core::TopicRules::new().allowed(|_| true))
+        .connect()
+        .await
+        .unwrap();
+    colons.append("x:y", &event).await.unwrap();
+    assert!(colons.append("a b", &event).await.is_err());
+    let mut connection = log.connection();
+    let keys: Vec<Vec<u8>> = tower_sse_redis::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // The log's own clock key is not UTF-8 (so no topic can have it): every other key is.
+    let keys: Vec<&str> = keys
+        .iter()
+        .filter_map(|key| std::str::from_utf8(key).ok())
+        .collect();
+    assert_eq!(keys, ["app:x:y"], "only the valid name became a key");
+}

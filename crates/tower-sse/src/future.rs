@@ -19,7 +19,7 @@ use crate::{
     ClientCursor, ResponseBody,
     access::{self, Access},
     layer::Config,
-    replay::Resume,
+    replay::{Resume, Target},
     telemetry::RequestInfo,
 };
 
@@ -41,7 +41,7 @@ pin_project! {
         config: Option<Arc<Config>>,
         // Both boxed: rare (a reconnect with a replay log), and kept out of the future's size
         // so that pass-through responses move as little as possible.
-        resume: Option<Box<(String, ClientCursor)>>,
+        resume: Option<Box<(Target, ClientCursor)>>,
         replaying: Option<Box<(Response<B>, Box<Resume>)>>,
         info: Option<RequestInfo>,
         // The stream key's validity and the authorization hook's answer, and the event-stream
@@ -55,7 +55,7 @@ impl<F, B> ResponseFuture<F, B> {
     pub(crate) fn new(
         inner: F,
         config: Arc<Config>,
-        resume: Option<Box<(String, ClientCursor)>>,
+        resume: Option<Box<(Target, ClientCursor)>>,
         info: RequestInfo,
         access: Option<Access>,
     ) -> Self {
@@ -115,6 +115,11 @@ where
                 let error = *error;
                 this.config.take();
                 return Poll::Ready(Ok(access::invalid(error)));
+            }
+            Some(Access::InvalidSet(error)) => {
+                let error = *error;
+                this.config.take();
+                return Poll::Ready(Ok(access::invalid_set(error)));
             }
             Some(Access::Check(allowed)) => match allowed.as_mut().poll(cx) {
                 Poll::Pending => {

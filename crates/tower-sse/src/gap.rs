@@ -20,7 +20,47 @@
 use std::{borrow::Cow, fmt};
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderName;
 use tower_sse_core::Event;
+
+/// The response header [`GapPolicy::Header`] sets: `gap`, `unknown-cursor` or `log-error`.
+pub const SSE_GAP: HeaderName = HeaderName::from_static("sse-gap");
+/// The response header [`GapPolicy::Header`] sets, with [`SSE_GAP`], to the position the
+/// stream continues from (the events that follow are those after it); absent when the log has
+/// no position for the topic.
+pub const SSE_REPLAY_FROM: HeaderName = HeaderName::from_static("sse-replay-from");
+
+/// How the layer tells a reconnecting client that it missed events it cannot replay: its
+/// cursor is older than the log retains, unknown to the log (another epoch, another topic, or
+/// invalid), more than [`max_replay`](crate::SseLayer::max_replay) events behind, or the log
+/// failed.
+///
+/// Whatever the policy, the stream never carries a silent gap and never a duplicate; see
+/// [`GapSignal`] for the rule.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum GapPolicy {
+    /// An in-band event (by default of type `sse-gap`) at the discontinuity: after the events
+    /// that could be replayed, carrying the position the stream continues from. The default.
+    Event(GapSignal),
+    /// Response headers: `sse-gap: gap`, `sse-gap: unknown-cursor` or `sse-gap: log-error`,
+    /// and `sse-replay-from: <id>`, the position the stream continues from.
+    ///
+    /// Headers go out before the body, so they report what the *first* read of the log tells
+    /// (a retention gap, an unknown cursor, a failed log). What can only be known later ends
+    /// the stream instead, right after the last contiguous event: a client more than
+    /// `max_replay` behind gets that many events per connection and continues on reconnect (so
+    /// it misses nothing), and a log that fails mid-replay is retried on reconnect.
+    Header,
+    /// Say nothing: after a discontinuity the stream continues from the log's head.
+    Ignore,
+}
+
+impl Default for GapPolicy {
+    fn default() -> Self {
+        Self::Event(GapSignal::default())
+    }
+}
 
 /// Why a replay could not continue the client's cursor up to the live feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -231,9 +231,10 @@ impl SseLayer {
     /// Use the same log the handler's events are appended to (an `Arc<MemoryLog>` shared with
     /// a [`Hub`](crate::Hub) via [`Hub::with_log`](crate::Hub::with_log), for example). A
     /// handler that resumes by itself ([`Hub::subscribe`](crate::Hub::subscribe) with the
-    /// [`ClientCursor`](crate::ClientCursor)) does not need this. A composite cursor (of a
-    /// stream of several topics, [`TopicSet`](tower_sse_core::TopicSet)) is never read from
-    /// the log as one topic's position: the hub stream that issued it resumes it.
+    /// [`ClientCursor`](crate::ClientCursor)) does not need this. Streams of several topics
+    /// are resumed with [`stream_topics`](Self::stream_topics); without it, a composite cursor
+    /// ([`TopicSet`](tower_sse_core::TopicSet)) is never read from the log as one topic's
+    /// position: the hub stream that issued it resumes it.
     pub fn replay<L: EventLog>(mut self, log: L) -> Self {
         self.config_mut().replay.set_log(log);
         self
@@ -249,6 +250,62 @@ impl SseLayer {
         F: Fn(&Parts) -> String + Send + Sync + 'static,
     {
         self.config_mut().replay.set_key(key);
+        self
+    }
+
+    /// The topics a request's stream carries, for streams of several topics on one
+    /// connection; replaces [`stream_key`](Self::stream_key).
+    ///
+    /// When the layer replays a request (it carries a last event id) or authorizes it, every
+    /// name must be a valid topic name ([`topic_rules`](Self::topic_rules)), and the distinct
+    /// names at most [`max_topics`](Self::max_topics) (an empty list, more than four times that
+    /// many names, or one invalid name is refused): otherwise an event-stream response is
+    /// replaced by a `400 Bad Request` with a message, and the log is never read. The
+    /// [`authorize`](Self::authorize) hook is asked for every topic of the set.
+    ///
+    /// A set of one topic is resumed as by `stream_key`, from the log's own ids. For a set of
+    /// several, the stream's ids are composite cursors ([`TopicSet`](tower_sse_core::TopicSet),
+    /// `<topic> <opaque>`), written as [`Hub::subscribe_topics`](crate::Hub::subscribe_topics)
+    /// writes them. For a request whose last event id is such a cursor, the layer replays each
+    /// topic after its position in turn (at most [`max_replay`](Self::max_replay) events per
+    /// topic, the [`gap_policy`](Self::gap_policy) per topic), then passes the handler's live
+    /// body on, dropping per topic what was just replayed, reading the log up to a topic's
+    /// first newer live event if the handler's source started late, and writing every event's
+    /// id as the cursor of what the client then has. The handler subscribes with no cursor to
+    /// the same topics ([`Hub::subscribe_topics`](crate::Hub::subscribe_topics) with `None`),
+    /// whose ids name each event's topic; events whose id is not a cursor of the set pass
+    /// unchanged. A last event id that is not a cursor of this set is an unknown cursor for
+    /// every topic.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_sse::{SseLayer, query_topics};
+    /// use tower_sse_core::MemoryLog;
+    ///
+    /// let log = Arc::new(MemoryLog::new());
+    /// // `GET /events?topic=chat&topic=alerts`: one stream of both topics.
+    /// let layer = SseLayer::new().replay(Arc::clone(&log)).stream_topics(|parts| {
+    ///     query_topics(parts.uri.query(), "topic", 64)
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn stream_topics<F>(mut self, topics: F) -> Self
+    where
+        F: Fn(&Parts) -> Vec<String> + Send + Sync + 'static,
+    {
+        self.config_mut().replay.set_topics(topics);
+        self
+    }
+
+    /// The most distinct topics of one [`stream_topics`](Self::stream_topics) set (default
+    /// [`DEFAULT_MAX_TOPICS_PER_STREAM`](tower_sse_core::DEFAULT_MAX_TOPICS_PER_STREAM), 32).
+    ///
+    /// # Panics
+    ///
+    /// If `topics` is zero.
+    pub fn max_topics(mut self, topics: usize) -> Self {
+        assert!(topics > 0, "a stream carries at least one topic");
+        self.config_mut().replay.max_topics = topics;
         self
     }
 
@@ -268,7 +325,8 @@ impl SseLayer {
     }
 
     /// Asks `authorizer` whether a request may read its stream's topic (its
-    /// [`stream_key`](Self::stream_key)), for every event-stream response, before the layer
+    /// [`stream_key`](Self::stream_key), or each topic of its
+    /// [`stream_topics`](Self::stream_topics)), for every event-stream response, before the layer
     /// replays anything or passes on the handler's first event. A denied stream is replaced
     /// by a `403 Forbidden`: none of its events, replayed or live, reaches the client. The
     /// hook is started when the request comes in and awaited once the handler has answered

@@ -65,7 +65,9 @@
 //! never an error. With [`replay`](SseLayer::replay), the layer resumes event streams itself:
 //! it reads what the client missed from the log (the topic is the request path, or
 //! [`stream_key`](SseLayer::stream_key)), sends it after the priming frame, then the handler's
-//! live body without the events it just replayed. A client too far behind, or with a cursor
+//! live body without the events it just replayed. With
+//! [`stream_topics`](SseLayer::stream_topics) it resumes streams of several topics from one
+//! composite cursor the same way, topic by topic. A client too far behind, or with a cursor
 //! the log does not know, is told by the [`GapPolicy`] (an `sse-gap` event by default).
 //!
 //! # Publish/subscribe with replay
@@ -200,7 +202,7 @@ pub use body::ResponseBody;
 #[doc(hidden)]
 pub use coalesce::layer_log_reads;
 pub use future::ResponseFuture;
-pub use gap::{GapReason, GapSignal};
+pub use gap::{GapPolicy, GapReason, GapSignal, SSE_GAP, SSE_REPLAY_FROM};
 pub use hub::{
     DEFAULT_CAPACITY, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, DEFAULT_MAX_REPLAY, Hub,
     HubError, REPLAY_PAGE, REPLAY_PAGE_BYTES, Subscription, SubscriptionError,
@@ -211,7 +213,6 @@ pub use last_event_id::{
 };
 pub use layer::{DEFAULT_COALESCE_LIMIT, DEFAULT_HEARTBEAT, HeartbeatStyle, SseLayer};
 pub use query::query_topics;
-pub use replay::{GapPolicy, SSE_GAP, SSE_REPLAY_FROM};
 pub use service::Sse;
 pub use shutdown::ShutdownSignal;
 pub use tower_sse_core::Event;

@@ -82,24 +82,23 @@ where
         // defaults, so a missing extension must never stand for "the layer found nothing"
         // (with `last_event_id_query(None)`, `?lastEventId=42` would come back as valid).
         // The cost is one extension insert per request, which routers pay anyway.
-        // A multi-topic stream's composite cursor is resumed by the stream that issued it
-        // (the hub), not read from the log as one topic's position.
+        // Without `stream_topics`, a multi-topic stream's composite cursor is resumed by the
+        // stream that issued it (the hub), not read from the log as one topic's position.
         let replays = self.config.replay.log.is_some()
             && cursor != ClientCursor::Absent
-            && !cursor
-                .log_cursor()
-                .is_some_and(tower_sse_core::TopicSet::is_cursor);
+            && (self.config.replay.has_topics()
+                || !cursor
+                    .log_cursor()
+                    .is_some_and(tower_sse_core::TopicSet::is_cursor));
         let (resume, access) = if replays || self.config.authorizer.is_some() {
             let (parts, body) = req.into_parts();
-            let key = self.config.replay.key(&parts);
-            let access = crate::access::gate(
-                &key,
-                &self.config.topic_rules,
-                self.config.authorizer.as_ref(),
-                &parts,
-            );
+            let (target, access) = crate::access::gate_request(&self.config, &parts);
             req = Request::from_parts(parts, body);
-            (replays.then(|| Box::new((key, cursor.clone()))), access)
+            let resume = target.filter(|_| replays);
+            (
+                resume.map(|target| Box::new((target, cursor.clone()))),
+                access,
+            )
         } else {
             (None, None)
         };
