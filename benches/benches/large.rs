@@ -5,6 +5,9 @@
 //! - `LARGE_BENCH_EVENTS`: events per run (default 200,000);
 //! - `LARGE_BENCH_SHAPES`: a comma list of `large`, `small` (default both);
 //! - `LARGE_BENCH_RUNS`: runs per row, the one with the least server CPU is kept (default 3);
+//! - `LARGE_BENCH_ROUTES`: a comma list of route names (`axum`, `layer`, `layer-shared`,
+//!   `layer-no-coalesce`; default all), e.g. to profile one server with `perf`;
+//! - `LARGE_BENCH_CLIENTS`: a comma list of `raw`, `hyper` (default both);
 //! - `LARGE_BENCH_COALESCE`: the layer's `coalesce_limit` on the coalescing routes (default:
 //!   the layer's default).
 //!
@@ -106,9 +109,17 @@ fn main() {
             "|{:-<54}|{:-<8}|{:->12}|{:->14}|{:->10}|{:->15}|{:->12}|",
             "", "", "", "", "", "", ""
         );
+        let routes = env::var("LARGE_BENCH_ROUTES").unwrap_or_default();
+        let clients = env::var("LARGE_BENCH_CLIENTS").unwrap_or_default();
+        let picked = |list: &str, name: &str| {
+            list.is_empty() || list.split(',').any(|item| item.trim() == name)
+        };
         for client in [Client::Raw, Client::Hyper] {
+            if !picked(&clients, client.name()) {
+                continue;
+            }
             let mut axum_cpu = None;
-            for (route, name) in ROUTES {
+            for (route, name) in ROUTES.iter().filter(|(r, _)| picked(&routes, r)) {
                 let path = format!("/{}/{route}", shape.name);
                 let best = (0..runs)
                     .map(|_| rt.block_on(measure(addr, &path, client)))
