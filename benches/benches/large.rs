@@ -44,7 +44,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 use http::{Request, header::CONTENT_TYPE};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
@@ -69,7 +69,42 @@ const ROUTES: &[(&str, &str)] = &[
         "layer-no-coalesce",
         "axum + SseLayer, to_bytes per event, coalescing off",
     ),
+    // Events arriving in bursts: the handler's stream is pending after every `k` events, so
+    // the layer can join at most `k`; compare with the coalescing-off row.
+    (
+        "layer-burst-1",
+        "axum + SseLayer, to_bytes, bursts of 1 event",
+    ),
+    (
+        "layer-burst-4",
+        "axum + SseLayer, to_bytes, bursts of 4 events",
+    ),
+    (
+        "layer-burst-16",
+        "axum + SseLayer, to_bytes, bursts of 16 events",
+    ),
 ];
+
+/// The burst size of a `*-burst-<k>` route.
+fn burst(route: &str) -> Option<usize> {
+    route
+        .rsplit_once("-burst-")
+        .map(|(_, k)| k.parse().unwrap())
+}
+
+/// `n` items made by `make`, the stream pending (and woken at once) after every `k`: events
+/// that arrive in bursts of `k`.
+fn in_bursts<T>(n: usize, k: usize, make: impl FnMut() -> T) -> impl Stream<Item = T> {
+    stream::unfold((0, make), move |(i, mut make)| async move {
+        if i == n {
+            return None;
+        }
+        if i > 0 && i % k == 0 {
+            tokio::task::yield_now().await;
+        }
+        Some((make(), (i + 1, make)))
+    })
+}
 
 fn main() {
     let events = env_usize("LARGE_BENCH_EVENTS", 200_000);
@@ -119,7 +154,12 @@ fn main() {
                 continue;
             }
             let mut axum_cpu = None;
-            for (route, name) in ROUTES.iter().filter(|(r, _)| picked(&routes, r)) {
+            let shape_routes = ROUTES
+                .iter()
+                .filter(|(r, _)| picked(&routes, r))
+                // Bursts matter for small events only: large ones are never joined.
+                .filter(|(r, _)| burst(r).is_none() || shape.name == "small");
+            for (route, name) in shape_routes {
                 let path = format!("/{}/{route}", shape.name);
                 let best = (0..runs)
                     .map(|_| rt.block_on(measure(addr, &path, client)))
@@ -211,14 +251,26 @@ fn shape_router(shape: &Shape, n: usize) -> Router {
             Sse::new(events)
         }
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/axum", get(axum_sse))
         .route("/layer", get(per_event.clone()).layer(layer.clone()))
         .route("/layer-shared", get(shared).layer(layer))
         .route(
             "/layer-no-coalesce",
             get(per_event).layer(SseLayer::new().coalesce_limit(0)),
-        )
+        );
+    for k in ROUTES.iter().filter_map(|(route, _)| burst(route)) {
+        let layer_shape = Arc::clone(&shape);
+        let layer_bursts = move || async move {
+            let events = in_bursts(n, k, move || Ok::<_, Infallible>(encoded(&layer_shape)));
+            event_stream(Body::from_stream(events))
+        };
+        router = router.route(
+            &format!("/layer-burst-{k}"),
+            get(layer_bursts).layer(SseLayer::new()),
+        );
+    }
+    router
 }
 
 /// The server thread's CPU time (ns) and minor page faults, as `"<ns> <minflt>"`.
