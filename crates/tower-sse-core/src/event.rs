@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 mod lines;
 
-use lines::{FieldLines, put_field};
+use lines::{FieldLines, lines_len, put_field, put_lines};
 
 /// The heartbeat frame: an empty comment followed by a blank line.
 ///
@@ -189,44 +189,25 @@ impl<'a> Event<'a> {
     /// Appends the encoded event, ending with a blank line, to `buf`.
     ///
     /// Reserves exactly [`encoded_len`](Event::encoded_len) bytes once, then writes with no
-    /// other allocation: `data` and the comment are searched for line breaks once, for both
-    /// the length and the writing. Reuse `buf` and `split().freeze()` it to share one encoding
-    /// among many receivers.
+    /// other allocation: `data` is searched for line breaks once, for both the length and the
+    /// writing. Reuse `buf` and `split().freeze()` it to share one encoding among many
+    /// receivers.
     pub fn encode(&self, buf: &mut BytesMut) {
-        let plan = self.plan();
-        buf.reserve(plan.len);
-        self.write(&plan, buf);
+        self.emit(|len| {
+            buf.reserve(len);
+            buf
+        });
     }
 
     /// Encodes the event into a new [`Bytes`]: one allocation, of exactly the encoded length.
     #[must_use]
     pub fn to_bytes(&self) -> Bytes {
-        let plan = self.plan();
-        let mut buf = BytesMut::with_capacity(plan.len);
-        self.write(&plan, &mut buf);
-        buf.freeze()
-    }
-
-    /// Writes the planned event; `buf` has room for it.
-    fn write(&self, plan: &Plan<'_>, buf: &mut BytesMut) {
-        if let Some(comment) = &plan.comment {
-            comment.put(buf, b":", b":\n");
-        }
-        if let Some(retry) = self.retry {
-            put_retry(buf, retry);
-        }
-        if let Some(id) = &self.id {
-            put_field(buf, b"id: ", b"id:\n", id.as_bytes());
-        }
-        if let Some(event) = &self.event {
-            put_field(buf, b"event: ", b"event:\n", event.as_bytes());
-        }
-        match &plan.data {
-            Some(data) => data.put(buf, b"data: ", b"data:\n"),
-            None if self.event.is_some() => buf.put_slice(b"data:\n"),
-            None => {}
-        }
-        buf.put_u8(b'\n');
+        let mut out = BytesMut::new();
+        self.emit(|len| {
+            out = BytesMut::with_capacity(len);
+            &mut out
+        });
+        out.freeze()
     }
 
     /// The exact number of bytes [`encode`](Event::encode) appends.
@@ -243,44 +224,76 @@ impl<'a> Event<'a> {
     /// # Ok::<(), tower_sse_core::EventError>(())
     /// ```
     pub fn encoded_len(&self) -> usize {
-        self.plan().len
+        let data = match self.data.as_deref() {
+            Some(data) => lines_len(data.as_bytes(), b"data: ", b"data:\n"),
+            None => 0,
+        };
+        self.len_around_data() + data
     }
 
-    /// The line breaks of `data` and the comment, and the exact encoded length.
-    fn plan(&self) -> Plan<'_> {
-        let comment = self
-            .comment
-            .as_deref()
-            .map(|c| FieldLines::scan(c.as_bytes(), b":", b":\n"));
-        let data = self
-            .data
-            .as_deref()
-            .map(|d| FieldLines::scan(d.as_bytes(), b"data: ", b"data:\n"));
+    /// Everything but `data`'s lines: the comment, `retry`, `id`, `event`, an empty `data:`
+    /// for a typed event without data, and the blank line.
+    fn len_around_data(&self) -> usize {
         // `name: value\n`, or `name:\n` when the value is empty.
         let field = |name: usize, value: &Option<Cow<'a, str>>| {
             value
                 .as_ref()
                 .map_or(0, |v| name + 2 + if v.is_empty() { 0 } else { 1 + v.len() })
         };
-        let len = comment.as_ref().map_or(0, FieldLines::len)
+        self.comment
+            .as_deref()
+            .map_or(0, |c| lines_len(c.as_bytes(), b":", b":\n"))
             + self.retry.map_or(0, |r| retry_len(retry_millis(r)))
             + field("id".len(), &self.id)
             + field("event".len(), &self.event)
-            + match &data {
-                Some(data) => data.len(),
-                None if self.event.is_some() => "data:\n".len(),
-                None => 0,
+            + if self.data.is_none() && self.event.is_some() {
+                "data:\n".len()
+            } else {
+                0
             }
-            + 1;
-        Plan { len, comment, data }
+            + 1
     }
-}
 
-/// An event ready to be written: its multi-line fields scanned and its exact length.
-struct Plan<'t> {
-    len: usize,
-    comment: Option<FieldLines<'t>>,
-    data: Option<FieldLines<'t>>,
+    /// Computes the exact length, asks `room` for a buffer with that much room, and writes.
+    ///
+    /// Single-line `data` (the common case) is searched once and written as one field; the
+    /// line breaks of multi-line `data` are remembered by [`FieldLines`] between the length
+    /// and the writing.
+    #[inline(always)]
+    fn emit<'b>(&self, room: impl FnOnce(usize) -> &'b mut BytesMut) {
+        let data = self.data.as_deref().map(str::as_bytes);
+        let first_break = data.and_then(|d| memchr::memchr2(b'\n', b'\r', d));
+        let lines = match (data, first_break) {
+            (Some(data), Some(first)) => Some(FieldLines::scan(data, first, b"data: ", b"data:\n")),
+            _ => None,
+        };
+        let data_len = match (&lines, data) {
+            (Some(lines), _) => lines.len(),
+            (None, Some(data)) if data.is_empty() => "data:\n".len(),
+            (None, Some(data)) => "data: ".len() + data.len() + 1,
+            (None, None) => 0,
+        };
+        let buf = room(self.len_around_data() + data_len);
+        if let Some(comment) = &self.comment {
+            put_lines(buf, b":", b":\n", comment.as_bytes());
+        }
+        if let Some(retry) = self.retry {
+            put_retry(buf, retry);
+        }
+        if let Some(id) = &self.id {
+            put_field(buf, b"id: ", b"id:\n", id.as_bytes());
+        }
+        if let Some(event) = &self.event {
+            put_field(buf, b"event: ", b"event:\n", event.as_bytes());
+        }
+        match (&lines, data) {
+            (Some(lines), _) => lines.put(buf, b"data: ", b"data:\n"),
+            (None, Some(data)) => put_field(buf, b"data: ", b"data:\n", data),
+            (None, None) if self.event.is_some() => buf.put_slice(b"data:\n"),
+            (None, None) => {}
+        }
+        buf.put_u8(b'\n');
+    }
 }
 
 impl fmt::Debug for Event<'_> {
@@ -318,14 +331,9 @@ impl fmt::Debug for Event<'_> {
 /// assert_eq!(&buf[..], b":keep-alive\n\n");
 /// ```
 pub fn encode_comment(text: &str, buf: &mut BytesMut) {
-    let lines = comment_lines(text);
-    buf.reserve(lines.len() + 1);
-    lines.put(buf, b":", b":\n");
+    buf.reserve(lines_len(text.as_bytes(), b":", b":\n") + 1);
+    put_lines(buf, b":", b":\n", text.as_bytes());
     buf.put_u8(b'\n');
-}
-
-fn comment_lines(text: &str) -> FieldLines<'_> {
-    FieldLines::scan(text.as_bytes(), b":", b":\n")
 }
 
 /// An item of a stream of events that adapters turn into a response body: an [`Event`], or a
@@ -380,9 +388,8 @@ impl<E> EventItem for Result<Event<'static>, E> {
 /// assert_eq!(&buf[..], b":keep-alive\n");
 /// ```
 pub fn encode_comment_line(text: &str, buf: &mut BytesMut) {
-    let lines = comment_lines(text);
-    buf.reserve(lines.len());
-    lines.put(buf, b":", b":\n");
+    buf.reserve(lines_len(text.as_bytes(), b":", b":\n"));
+    put_lines(buf, b":", b":\n", text.as_bytes());
 }
 
 /// Appends a frame holding only a `retry` field to `buf`, setting the client's reconnection

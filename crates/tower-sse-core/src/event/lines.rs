@@ -22,9 +22,10 @@ pub(super) struct FieldLines<'t> {
 }
 
 impl<'t> FieldLines<'t> {
-    /// Finds the line breaks of `text` (CRLF, CR or LF; CRLF is one break), for lines written
-    /// as `prefix` + line + LF, or as `empty` for an empty line.
-    pub(super) fn scan(text: &'t [u8], prefix: &[u8], empty: &[u8]) -> Self {
+    /// Finds the line breaks of `text` (CRLF, CR or LF; CRLF is one break), whose first one
+    /// is at `first`, for lines written as `prefix` + line + LF, or as `empty` for an empty
+    /// line.
+    pub(super) fn scan(text: &'t [u8], first: usize, prefix: &[u8], empty: &[u8]) -> Self {
         let mut this = Self {
             text,
             breaks: [0; REMEMBERED],
@@ -41,7 +42,8 @@ impl<'t> FieldLines<'t> {
             }
         };
         let mut start = 0;
-        while let Some(offset) = memchr::memchr2(b'\n', b'\r', &text[start..]) {
+        let mut next = Some(first);
+        while let Some(offset) = next {
             let end = start + offset;
             this.len += line_len(offset);
             if this.complete && this.count < REMEMBERED {
@@ -52,6 +54,7 @@ impl<'t> FieldLines<'t> {
                 this.complete = false;
             }
             start = end + break_width(text, end);
+            next = memchr::memchr2(b'\n', b'\r', &text[start..]);
         }
         this.len += line_len(text.len() - start);
         this
@@ -113,9 +116,31 @@ pub(super) fn put_field(
     }
 }
 
-/// Writes each line of `text` as its own field, searching as it goes: for the lines past
-/// those a [`FieldLines`] remembered.
-fn put_lines(buf: &mut BytesMut, prefix: &'static [u8], empty: &'static [u8], text: &[u8]) {
+/// The length of `text` written as [`put_lines`] does.
+pub(super) fn lines_len(text: &[u8], prefix: &[u8], empty: &[u8]) -> usize {
+    let line_len = |len: usize| {
+        if len == 0 {
+            empty.len()
+        } else {
+            prefix.len() + len + 1
+        }
+    };
+    let (mut len, mut rest) = (0, text);
+    while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+        len += line_len(end);
+        rest = &rest[end + break_width(rest, end)..];
+    }
+    len + line_len(rest.len())
+}
+
+/// Writes each line of `text` as its own field, searching as it goes: for comments, and for
+/// the lines past those a [`FieldLines`] remembered.
+pub(super) fn put_lines(
+    buf: &mut BytesMut,
+    prefix: &'static [u8],
+    empty: &'static [u8],
+    text: &[u8],
+) {
     let mut rest = text;
     while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
         if rest[end] == b'\n' && end > 0 {
@@ -134,9 +159,17 @@ mod tests {
     use super::*;
 
     fn written(text: &str) -> (Vec<u8>, usize) {
-        let lines = FieldLines::scan(text.as_bytes(), b"data: ", b"data:\n");
+        let first = memchr::memchr2(b'\n', b'\r', text.as_bytes()).unwrap();
+        let lines = FieldLines::scan(text.as_bytes(), first, b"data: ", b"data:\n");
         let mut buf = BytesMut::new();
         lines.put(&mut buf, b"data: ", b"data:\n");
+        let mut interleaved = BytesMut::new();
+        put_lines(&mut interleaved, b"data: ", b"data:\n", text.as_bytes());
+        assert_eq!(buf, interleaved);
+        assert_eq!(
+            lines_len(text.as_bytes(), b"data: ", b"data:\n"),
+            lines.len()
+        );
         (buf.to_vec(), lines.len())
     }
 
