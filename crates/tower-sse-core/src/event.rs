@@ -269,7 +269,7 @@ impl<'a> Event<'a> {
         };
         let data_len = match (&lines, data) {
             (Some(lines), _) => lines.len(),
-            (None, Some(data)) if data.is_empty() => "data:\n".len(),
+            (None, Some([])) => "data:\n".len(),
             (None, Some(data)) => "data: ".len() + data.len() + 1,
             (None, None) => 0,
         };
