@@ -89,6 +89,7 @@ fn count(shape: &Shape) -> Vec<(&'static str, (f64, f64))> {
         encoders::tower_sse_core(black_box(shape), &mut buf);
         consume(buf.split().freeze());
     });
+    let to_bytes = per_event(|| consume(encoders::tower_sse_core_to_bytes(black_box(shape))));
     let mut axum = AxumStream::new(shape);
     let axum = per_event(|| consume(axum.next()));
     let axum_response = per_event(|| consume(encoders::axum_response_per_event(black_box(shape))));
@@ -104,6 +105,7 @@ fn count(shape: &Shape) -> Vec<(&'static str, (f64, f64))> {
     vec![
         ("tower-sse-core (reused buffer)", reused),
         ("tower-sse-core (split+freeze)", split),
+        ("tower-sse-core (to_bytes)", to_bytes),
         ("axum", axum),
         ("axum (Sse response per event)", axum_response),
         ("warp", warp),

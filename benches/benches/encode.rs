@@ -46,6 +46,12 @@ fn bench_shape(c: &mut Criterion, shape: &Shape) {
         });
     });
 
+    // An owned `Bytes` per event, kept by the caller: what a response body frame needs, and
+    // what axum's row below produces.
+    group.bench_function("tower-sse-core (to_bytes)", |b| {
+        b.iter(|| encoders::tower_sse_core_to_bytes(black_box(shape)));
+    });
+
     let mut axum = AxumStream::new(shape);
     group.bench_function("axum", |b| b.iter(|| axum.next()));
 

@@ -70,6 +70,19 @@ pub(crate) fn tower_sse_core(shape: &Shape, buf: &mut BytesMut) {
         .encode(buf);
 }
 
+/// tower-sse-core: builds the event and encodes it into its own `Bytes` with
+/// `Event::to_bytes` (one allocation of exactly the event's length): an owned `Bytes` per
+/// event, which is what a response body frame needs.
+pub(crate) fn tower_sse_core_to_bytes(shape: &Shape) -> Bytes {
+    Event::new()
+        .id(shape.id)
+        .expect("valid id")
+        .event(shape.event)
+        .expect("valid event type")
+        .data(shape.data.as_str())
+        .to_bytes()
+}
+
 fn axum_event(shape: &Shape) -> axum::response::sse::Event {
     axum::response::sse::Event::default()
         .id(shape.id)
@@ -151,6 +164,7 @@ pub(crate) fn check_equivalent(shape: &Shape) {
     tower_sse_core(shape, &mut ours);
     let outputs = [
         ("tower-sse-core", ours.freeze()),
+        ("tower-sse-core (to_bytes)", tower_sse_core_to_bytes(shape)),
         ("axum", AxumStream::new(shape).next()),
         ("axum (Sse per event)", axum_response_per_event(shape)),
         ("warp", warp(shape)),

@@ -1,5 +1,9 @@
 //! [`FrameBoundary`]: where in an event stream a byte sequence has left off.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
 /// Where a stream stands after the bytes seen so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -24,8 +28,9 @@ pub enum Position {
 /// Comment lines do not open an event: after `:note\n` the stream is still between events,
 /// because a blank line then dispatches nothing.
 ///
-/// The tracker keeps three small fields and never buffers; it jumps from line end to line end
-/// with `memchr`, so its cost is a few instructions per line.
+/// The tracker keeps a few small fields and never buffers; it jumps from line end to line end
+/// with `memchr` (from blank line to blank line when the bytes hold no CR), so its cost is a
+/// few instructions per line or per event.
 ///
 /// # Example
 ///
@@ -89,7 +94,71 @@ impl FrameBoundary {
     }
 
     /// Advances over `bytes`, the next bytes of the stream.
-    pub fn observe(&mut self, mut bytes: &[u8]) {
+    pub fn observe(&mut self, bytes: &[u8]) {
+        // Most streams end their lines with LF only; there a blank line is `\n\n` (or an LF
+        // at the start of a line), found with one vectorised search per event instead of one
+        // search per line: for 4 KiB events of 33 lines, a fraction of the time.
+        if memchr::memchr(b'\r', bytes).is_none() {
+            self.observe_lf_only(bytes);
+        } else {
+            self.observe_lines(bytes);
+        }
+    }
+
+    /// [`observe`](Self::observe) for bytes holding no CR.
+    fn observe_lf_only(&mut self, mut bytes: &[u8]) {
+        static BLANK_LINE: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+        while let Some(&first) = bytes.first() {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if first == b'\n' {
+                    bytes = &bytes[1..];
+                    continue;
+                }
+            }
+            if self.mid_line {
+                match memchr::memchr(b'\n', bytes) {
+                    Some(end) => {
+                        self.mid_line = false;
+                        bytes = &bytes[end + 1..];
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+            // At the start of a line.
+            if first == b'\n' {
+                // A blank line: dispatches (or discards) whatever the event held.
+                self.events += u64::from(self.in_event);
+                self.in_event = false;
+                bytes = &bytes[1..];
+                continue;
+            }
+            if first == b':' && !self.in_event {
+                // A comment between events opens nothing: skip the line.
+                self.mid_line = true;
+                continue;
+            }
+            // Inside an event: everything up to its blank line belongs to it. `first` is not
+            // an LF, so the first `\n\n` is a line end followed by the blank line.
+            self.in_event = true;
+            match BLANK_LINE.find(bytes) {
+                Some(end) => {
+                    self.events += 1;
+                    self.in_event = false;
+                    bytes = &bytes[end + 2..];
+                }
+                None => {
+                    self.mid_line = bytes.last() != Some(&b'\n');
+                    return;
+                }
+            }
+        }
+    }
+
+    /// [`observe`](Self::observe), line by line.
+    fn observe_lines(&mut self, mut bytes: &[u8]) {
         while let Some((&first, rest)) = bytes.split_first() {
             if self.pending_cr {
                 self.pending_cr = false;
@@ -188,6 +257,53 @@ mod tests {
         );
         t.observe(b"\n");
         assert_eq!(t.events(), 3);
+    }
+
+    #[test]
+    fn lf_only_chunks_match_one_byte_at_a_time() {
+        let stream: &[u8] = b":hb\n\nid: 1\ndata: a\n:c\ndata: b\n\n\n:x\n:y\nevent: e\ndata:\n\n\
+            data: z\n\n:\n\nretry: 5\n\n";
+        for cut in 0..=stream.len() {
+            for split in 0..=cut {
+                let mut chunked = FrameBoundary::new();
+                chunked.observe(&stream[..split]);
+                chunked.observe(&stream[split..cut]);
+                let mut lines = FrameBoundary::new();
+                lines.observe_lines(&stream[..cut]);
+                assert_eq!(chunked.position(), lines.position(), "{split}..{cut}");
+                assert_eq!(chunked.events(), lines.events(), "{split}..{cut}");
+            }
+        }
+        // An LF-only chunk after a chunk that ended in CR: the LF belongs to the CR.
+        assert_eq!(after(&[b"data: a\r", b"\ndata: b\n"]), Position::LineStart);
+        assert_eq!(after(&[b"data: a\r", b"\n\n"]), Position::BetweenEvents);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_matches_line_by_line(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(&[
+                    "data: x", "\n", "\n", "\r", "\r\n", ":", ":c", "id: 1", " ", "event: e",
+                ][..]),
+                0..40,
+            ),
+            cuts in proptest::collection::vec(0..200usize, 0..6),
+        ) {
+            let stream = pieces.concat().into_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunked = FrameBoundary::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([stream.len()]) {
+                chunked.observe(&stream[at..cut]);
+                at = cut;
+            }
+            let mut lines = FrameBoundary::new();
+            lines.observe_lines(&stream);
+            proptest::prop_assert_eq!(chunked.position(), lines.position());
+            proptest::prop_assert_eq!(chunked.events(), lines.events());
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@ use std::{borrow::Cow, fmt, time::Duration};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+mod lines;
+
+use lines::{FieldLines, lines_len, put_field, put_lines};
+
 /// The heartbeat frame: an empty comment followed by a blank line.
 ///
 /// Browsers ignore it; proxies see traffic and keep the connection open. It is only safe to
@@ -184,10 +188,92 @@ impl<'a> Event<'a> {
 
     /// Appends the encoded event, ending with a blank line, to `buf`.
     ///
-    /// Reserves once for the common case, then writes with no other allocation; reuse `buf`
-    /// and `split().freeze()` it to share one encoding among many receivers.
+    /// Reserves exactly [`encoded_len`](Event::encoded_len) bytes once, then writes with no
+    /// other allocation: `data` is searched for line breaks once, for both the length and the
+    /// writing. Reuse `buf` and `split().freeze()` it to share one encoding among many
+    /// receivers.
     pub fn encode(&self, buf: &mut BytesMut) {
-        buf.reserve(self.size_hint());
+        self.emit(|len| {
+            buf.reserve(len);
+            buf
+        });
+    }
+
+    /// Encodes the event into a new [`Bytes`]: one allocation, of exactly the encoded length.
+    #[must_use]
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.emit(|len| {
+            out = BytesMut::with_capacity(len);
+            &mut out
+        });
+        out.freeze()
+    }
+
+    /// The exact number of bytes [`encode`](Event::encode) appends.
+    ///
+    /// Searches `data` and the comment for line breaks (each adds a field name); `encode`
+    /// computes the same length itself, so there is no need to call this before it.
+    ///
+    /// ```
+    /// use tower_sse_core::Event;
+    ///
+    /// let event = Event::new().id("7")?.data("a\r\nb");
+    /// assert_eq!(event.encoded_len(), event.to_bytes().len());
+    /// assert_eq!(event.encoded_len(), "id: 7\ndata: a\ndata: b\n\n".len());
+    /// # Ok::<(), tower_sse_core::EventError>(())
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        let data = match self.data.as_deref() {
+            Some(data) => lines_len(data.as_bytes(), b"data: ", b"data:\n"),
+            None => 0,
+        };
+        self.len_around_data() + data
+    }
+
+    /// Everything but `data`'s lines: the comment, `retry`, `id`, `event`, an empty `data:`
+    /// for a typed event without data, and the blank line.
+    fn len_around_data(&self) -> usize {
+        // `name: value\n`, or `name:\n` when the value is empty.
+        let field = |name: usize, value: &Option<Cow<'a, str>>| {
+            value
+                .as_ref()
+                .map_or(0, |v| name + 2 + if v.is_empty() { 0 } else { 1 + v.len() })
+        };
+        self.comment
+            .as_deref()
+            .map_or(0, |c| lines_len(c.as_bytes(), b":", b":\n"))
+            + self.retry.map_or(0, |r| retry_len(retry_millis(r)))
+            + field("id".len(), &self.id)
+            + field("event".len(), &self.event)
+            + if self.data.is_none() && self.event.is_some() {
+                "data:\n".len()
+            } else {
+                0
+            }
+            + 1
+    }
+
+    /// Computes the exact length, asks `room` for a buffer with that much room, and writes.
+    ///
+    /// Single-line `data` (the common case) is searched once and written as one field; the
+    /// line breaks of multi-line `data` are remembered by [`FieldLines`] between the length
+    /// and the writing.
+    #[inline(always)]
+    fn emit<'b>(&self, room: impl FnOnce(usize) -> &'b mut BytesMut) {
+        let data = self.data.as_deref().map(str::as_bytes);
+        let first_break = data.and_then(|d| memchr::memchr2(b'\n', b'\r', d));
+        let lines = match (data, first_break) {
+            (Some(data), Some(first)) => Some(FieldLines::scan(data, first, b"data: ", b"data:\n")),
+            _ => None,
+        };
+        let data_len = match (&lines, data) {
+            (Some(lines), _) => lines.len(),
+            (None, Some([])) => "data:\n".len(),
+            (None, Some(data)) => "data: ".len() + data.len() + 1,
+            (None, None) => 0,
+        };
+        let buf = room(self.len_around_data() + data_len);
         if let Some(comment) = &self.comment {
             put_lines(buf, b":", b":\n", comment.as_bytes());
         }
@@ -200,26 +286,13 @@ impl<'a> Event<'a> {
         if let Some(event) = &self.event {
             put_field(buf, b"event: ", b"event:\n", event.as_bytes());
         }
-        match &self.data {
-            Some(data) => put_lines(buf, b"data: ", b"data:\n", data.as_bytes()),
-            None if self.event.is_some() => buf.put_slice(b"data:\n"),
-            None => {}
+        match (&lines, data) {
+            (Some(lines), _) => lines.put(buf, b"data: ", b"data:\n"),
+            (None, Some(data)) => put_field(buf, b"data: ", b"data:\n", data),
+            (None, None) if self.event.is_some() => buf.put_slice(b"data:\n"),
+            (None, None) => {}
         }
         buf.put_u8(b'\n');
-    }
-
-    /// Encodes the event into a new [`Bytes`].
-    #[must_use]
-    pub fn to_bytes(&self) -> Bytes {
-        let mut buf = BytesMut::new();
-        self.encode(&mut buf);
-        buf.freeze()
-    }
-
-    /// A lower bound on the encoded length, used to reserve once per event.
-    fn size_hint(&self) -> usize {
-        let len = |s: &Option<Cow<'a, str>>| s.as_ref().map_or(0, |s| s.len() + 8);
-        len(&self.id) + len(&self.event) + len(&self.data) + len(&self.comment) + 1
     }
 }
 
@@ -258,12 +331,8 @@ impl fmt::Debug for Event<'_> {
 /// assert_eq!(&buf[..], b":keep-alive\n\n");
 /// ```
 pub fn encode_comment(text: &str, buf: &mut BytesMut) {
-    buf.reserve(text.len() + 3);
-    for line in lines(text) {
-        buf.put_u8(b':');
-        buf.put_slice(line);
-        buf.put_u8(b'\n');
-    }
+    buf.reserve(lines_len(text.as_bytes(), b":", b":\n") + 1);
+    put_lines(buf, b":", b":\n", text.as_bytes());
     buf.put_u8(b'\n');
 }
 
@@ -319,12 +388,8 @@ impl<E> EventItem for Result<Event<'static>, E> {
 /// assert_eq!(&buf[..], b":keep-alive\n");
 /// ```
 pub fn encode_comment_line(text: &str, buf: &mut BytesMut) {
-    buf.reserve(text.len() + 2);
-    for line in lines(text) {
-        buf.put_u8(b':');
-        buf.put_slice(line);
-        buf.put_u8(b'\n');
-    }
+    buf.reserve(lines_len(text.as_bytes(), b":", b":\n"));
+    put_lines(buf, b":", b":\n", text.as_bytes());
 }
 
 /// Appends a frame holding only a `retry` field to `buf`, setting the client's reconnection
@@ -339,20 +404,29 @@ pub fn encode_comment_line(text: &str, buf: &mut BytesMut) {
 /// assert_eq!(&buf[..], b"retry: 3000\n\n");
 /// ```
 pub fn encode_retry(retry: Duration, buf: &mut BytesMut) {
+    buf.reserve(retry_len(retry_millis(retry)) + 1);
     put_retry(buf, retry);
     buf.put_u8(b'\n');
 }
 
-fn put_retry(buf: &mut BytesMut, retry: Duration) {
-    // Rounded up, so that a nonzero delay is never written as 0 (a reconnect loop). u64
-    // milliseconds cover 584 million years; saturate rather than wrap.
+/// The delay in whole milliseconds, rounded up, so that a nonzero delay is never written as
+/// 0 (a reconnect loop). u64 milliseconds cover 584 million years; saturate rather than wrap.
+fn retry_millis(retry: Duration) -> u64 {
     let mut millis = retry.as_millis();
     if retry.subsec_nanos() % 1_000_000 != 0 {
         millis += 1;
     }
-    let millis = u64::try_from(millis).unwrap_or(u64::MAX);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+/// The length of `retry: <millis>\n`.
+fn retry_len(millis: u64) -> usize {
+    "retry: ".len() + millis.checked_ilog10().map_or(1, |d| d as usize + 1) + 1
+}
+
+fn put_retry(buf: &mut BytesMut, retry: Duration) {
     buf.put_slice(b"retry: ");
-    put_decimal(buf, millis);
+    put_decimal(buf, retry_millis(retry));
     buf.put_u8(b'\n');
 }
 
@@ -368,81 +442,6 @@ fn put_decimal(buf: &mut BytesMut, mut n: u64) {
         }
     }
     buf.put_slice(&digits[i..]);
-}
-
-/// Writes `prefix`, `value` and LF, or just `empty` for an empty value.
-///
-/// `prefix` is the field name and `": "`: always one space, so a value that itself starts
-/// with a space keeps it, because the decoder strips exactly one. `empty` is the name and
-/// `":\n"`. Both are constants at every call, so inlined they become plain stores.
-#[inline(always)]
-fn put_field(buf: &mut BytesMut, prefix: &'static [u8], empty: &'static [u8], value: &[u8]) {
-    if value.is_empty() {
-        buf.put_slice(empty);
-    } else {
-        buf.put_slice(prefix);
-        buf.put_slice(value);
-        buf.put_u8(b'\n');
-    }
-}
-
-/// Writes each line of `text` (split as [`lines`] does) as its own field.
-///
-/// One search per line break; a line ended by LF is copied together with its LF, so a
-/// line costs one copy of the text beside the constant prefix.
-#[inline(always)]
-fn put_lines(buf: &mut BytesMut, prefix: &'static [u8], empty: &'static [u8], text: &[u8]) {
-    let mut rest = text;
-    while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
-        if rest[end] == b'\n' {
-            if end == 0 {
-                buf.put_slice(empty);
-            } else {
-                buf.put_slice(prefix);
-                buf.put_slice(&rest[..=end]);
-            }
-            rest = &rest[end + 1..];
-        } else {
-            put_field(buf, prefix, empty, &rest[..end]);
-            let crlf = rest.get(end + 1) == Some(&b'\n');
-            rest = &rest[end + 1 + usize::from(crlf)..];
-        }
-    }
-    put_field(buf, prefix, empty, rest);
-}
-
-/// Splits on CRLF, CR and LF, with CRLF as one break; `""` is one empty line.
-fn lines(text: &str) -> Lines<'_> {
-    Lines {
-        rest: Some(text.as_bytes()),
-    }
-}
-
-struct Lines<'a> {
-    rest: Option<&'a [u8]>,
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest?;
-        match memchr::memchr2(b'\n', b'\r', rest) {
-            Some(end) => {
-                let skip = if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') {
-                    2
-                } else {
-                    1
-                };
-                self.rest = Some(&rest[end + skip..]);
-                Some(&rest[..end])
-            }
-            None => {
-                self.rest = None;
-                Some(rest)
-            }
-        }
-    }
 }
 
 fn check_field(field: Field, value: &str) -> Result<(), EventError> {

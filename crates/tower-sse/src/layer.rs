@@ -23,8 +23,13 @@ use crate::{Authorizer, GapPolicy, ShutdownSignal, Sse, replay::ReplayConfig};
 /// The default [`SseLayer::heartbeat`] interval: 15 seconds, as the WHATWG standard suggests.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// The default [`SseLayer::coalesce_limit`]: 32 KiB.
-pub const DEFAULT_COALESCE_LIMIT: usize = 32 * 1024;
+/// The default [`SseLayer::coalesce_limit`]: 4 KiB.
+///
+/// Large enough that a burst of small events costs one write per few dozen events, small
+/// enough that the frames hyper queues (16 at most) stay under glibc malloc's 128 KiB trim
+/// threshold, so streaming does not page-fault (`benches/benches/large.rs`), and that an
+/// event of 4 KiB or more is passed on as it is, never copied.
+pub const DEFAULT_COALESCE_LIMIT: usize = 4 * 1024;
 
 /// How the layer's heartbeat and priming frames end: see [`SseLayer::heartbeat_style`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -60,7 +65,7 @@ pub enum HeartbeatStyle {
 /// See the [crate documentation](crate) for what it does to a response. Every builder method
 /// takes and returns the layer; the defaults are: heartbeat every 15 s with an empty comment
 /// (`:\n\n`, [`HeartbeatStyle::Block`]), no `retry` hint, both headers on, no shutdown signal, no lifetime limit,
-/// coalescing up to 32 KiB.
+/// coalescing up to 4 KiB.
 ///
 /// ```
 /// use std::time::Duration;
@@ -191,12 +196,19 @@ impl SseLayer {
         self
     }
 
-    /// The most bytes gathered into one body frame (default 32 KiB).
+    /// The most bytes gathered into one body frame (default
+    /// [`DEFAULT_COALESCE_LIMIT`], 4 KiB).
     ///
     /// When the inner body has several frames ready at once, the layer joins them into one
     /// frame, which saves a write and a chunk header per event. It only takes frames that are
     /// already ready: an event is never held back to wait for the next one. A frame may
-    /// exceed the limit by at most one inner frame. `0` turns coalescing off.
+    /// exceed the limit by at most one inner frame; an inner frame at least as large as the
+    /// limit is passed on as it is, without a copy. `0` turns coalescing off.
+    ///
+    /// Larger limits save little more CPU and cost page faults with glibc's malloc: frames of
+    /// tens of KiB, queued by hyper and freed together, are trimmed from the heap and faulted
+    /// in again (about one minor fault per 4 KiB event with a 32 KiB limit; see the
+    /// [`DEFAULT_COALESCE_LIMIT`] note).
     pub fn coalesce_limit(mut self, bytes: usize) -> Self {
         self.config_mut().coalesce_limit = bytes;
         self

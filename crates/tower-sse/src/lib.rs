@@ -34,7 +34,8 @@
 //! - **Coalescing.** Frames that the handler has ready at the same moment are joined into one
 //!   body frame of up to [`coalesce_limit`](SseLayer::coalesce_limit) bytes, so a burst of
 //!   small events costs one write instead of one per event. Only frames that are already ready
-//!   are joined: an event is never held back to wait for another.
+//!   are joined: an event is never held back to wait for another. A frame as large as the
+//!   limit (4 KiB by default) is passed on without a copy.
 //! - **Graceful shutdown.** With a [`ShutdownSignal`] ([`shutdown`](SseLayer::shutdown)),
 //!   every open stream ends at its next event boundary once the signal is triggered, after an
 //!   optional [`final_event`](SseLayer::final_event), so that a server's graceful shutdown
@@ -187,6 +188,7 @@ mod future;
 mod gap;
 pub mod generation;
 mod hub;
+mod joined;
 mod last_event_id;
 mod layer;
 pub mod metrics;

@@ -14,6 +14,7 @@ use tower_sse_core::FrameBoundary;
 use crate::{
     ShutdownSignal,
     alarm::{Alarm, Alarms},
+    joined::Joined,
     layer::Config,
     replay::Resume,
     telemetry::{CloseReason, RequestInfo, StreamTelemetry},
@@ -170,7 +171,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 }
             }
 
-            let mut joined = Joined::default();
+            let mut joined = Joined::new(this.config.coalesce_limit);
             let stop = if busy {
                 Stop::Pending
             } else {
@@ -315,43 +316,6 @@ enum Stop {
     Full,
 }
 
-/// Ready data frames joined into one, copying only when there is more than one.
-#[derive(Default)]
-struct Joined {
-    first: Option<Bytes>,
-    buf: Option<BytesMut>,
-    len: usize,
-    frames: usize,
-}
-
-impl Joined {
-    fn push(&mut self, data: Bytes) {
-        if data.is_empty() {
-            return;
-        }
-        self.len += data.len();
-        if let Some(buf) = &mut self.buf {
-            buf.extend_from_slice(&data);
-        } else if let Some(first) = self.first.take() {
-            // Start small and let the buffer double: a couple of ready events should not cost
-            // a full-size allocation.
-            let mut buf = BytesMut::with_capacity(self.len.max(4096));
-            buf.extend_from_slice(&first);
-            buf.extend_from_slice(&data);
-            self.buf = Some(buf);
-        } else {
-            self.first = Some(data);
-        }
-    }
-
-    fn finish(self) -> Option<Bytes> {
-        match self.buf {
-            Some(buf) => Some(buf.freeze()),
-            None => self.first,
-        }
-    }
-}
-
 /// Drops a byte order mark at the start of the inner body.
 ///
 /// A client strips one BOM at the very start of the stream only. After the priming frame the
@@ -448,26 +412,5 @@ mod tests {
         tracker.observe(b"data: a\n");
         assert_eq!(observe_to_boundary(&mut tracker, b"data: b\n"), None);
         assert!(!tracker.is_between_events());
-    }
-
-    #[test]
-    fn joined_copies_only_for_two_or_more() {
-        let one = Bytes::from_static(b"abc");
-        let mut joined = Joined::default();
-        joined.push(one.clone());
-        let out = joined.finish().unwrap();
-        assert_eq!(
-            out.as_ptr(),
-            one.as_ptr(),
-            "a single frame is passed on as is"
-        );
-
-        let mut joined = Joined::default();
-        joined.push(Bytes::from_static(b"ab"));
-        joined.push(Bytes::new());
-        joined.push(Bytes::from_static(b"cd"));
-        assert_eq!(joined.len, 4);
-        assert_eq!(&joined.finish().unwrap()[..], b"abcd");
-        assert_eq!(Joined::default().finish(), None);
     }
 }
