@@ -3,19 +3,17 @@
 //! Implements the WHATWG HTML Living Standard,
 //! [Interpreting an event stream](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
 
+mod dispatch;
 mod line_ends;
 mod message;
 mod shared_str;
 
-use std::{fmt, mem, time::Duration};
+use std::{fmt, time::Duration};
 
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 
-use self::{
-    line_ends::LineEnds,
-    message::{EventId, Span, TextRange},
-};
+use self::{dispatch::push_lossy, line_ends::LineEnds, message::Span};
 pub use self::{message::MessageEvent, shared_str::SharedStr};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -554,112 +552,6 @@ impl Decoder {
             }
         }
     }
-
-    /// Ends the event being read at a blank line.
-    ///
-    /// # Errors
-    ///
-    /// When the event is over the limit once decoded: its size was counted in input bytes,
-    /// and invalid UTF-8 is decoded with replacement characters (three bytes for each invalid
-    /// byte). Its blank line is consumed: nothing to skip.
-    fn dispatch(&mut self) -> Result<Option<Decoded>, DecodeError> {
-        // Fields are read in place and reset, not moved out: moving these enums whole made
-        // the CPU reload what it had just stored piecewise (store-forwarding stalls).
-        match &self.event.id {
-            Field::None => {}
-            &Field::Span(span) if self.text.is_some() => self.last_event_id = LastId::Span(span),
-            &Field::Span(span) => {
-                let id = Bytes::copy_from_slice(&self.lines[span.range()]);
-                self.last_event_id = LastId::Text(SharedStr::from_utf8_lossy(id));
-            }
-            Field::Kept(id) => {
-                self.last_event_id = LastId::Text(SharedStr::from_utf8_lossy(id.clone()));
-            }
-        }
-        self.event.id = Field::None;
-        self.event.data_len = 0;
-        let data = self.event.data;
-        self.event.data = Data::None;
-        // `Some` when the type is in `lines` (or is `message`).
-        let shared_type = match &self.event.event_type {
-            Field::None => Some(None),
-            &Field::Span(span) => Some((span.len() > 0).then_some(span)),
-            Field::Kept(_) => None,
-        };
-        match (data, &self.text, shared_type) {
-            (Data::None, ..) => {
-                self.event.event_type = Field::None;
-                Ok(None)
-            }
-            // The usual event: every field in `text`, which the event shares.
-            (Data::Line, Some(text), Some(event_type)) => {
-                self.event.event_type = Field::None;
-                let last_event_id = match &self.last_event_id {
-                    LastId::Span(span) => EventId::Range(TextRange::of(*span)),
-                    LastId::Text(id) if id.is_empty() => EventId::Range(TextRange::EMPTY),
-                    LastId::Text(id) => EventId::Shared(id.clone()),
-                };
-                // Valid UTF-8, so no larger than the input bytes counted.
-                Ok(Some(Decoded::Event(MessageEvent::from_parts(
-                    text.clone(),
-                    event_type,
-                    self.event.data_line,
-                    last_event_id,
-                ))))
-            }
-            _ => {
-                let event_type = mem::take(&mut self.event.event_type);
-                let event = self.event_of_its_own(data, event_type);
-                if event.data().len() > self.max_event_size {
-                    return Err(DecodeError::EventTooLarge {
-                        limit: self.max_event_size,
-                    });
-                }
-                Ok(Some(Decoded::Event(event)))
-            }
-        }
-    }
-
-    /// The event being dispatched, in a text of its own: its data (from `joined`, or decoded
-    /// into it), then its type and last event id.
-    #[cold]
-    fn event_of_its_own(&mut self, data: Data, event_type: Field) -> MessageEvent {
-        if let Data::Line = data {
-            self.joined.clear();
-            push_lossy(&mut self.joined, &self.lines[self.event.data_line.range()]);
-        }
-        let mut text = mem::take(&mut self.joined);
-        let data = Span {
-            start: 0,
-            end: text.len(),
-        };
-        let event_type = match &event_type {
-            Field::Span(span) => &self.lines[span.range()],
-            Field::Kept(bytes) => bytes,
-            Field::None => &[][..],
-        };
-        let event_type = (!event_type.is_empty()).then(|| {
-            let start = text.len();
-            push_lossy(&mut text, event_type);
-            Span {
-                start,
-                end: text.len(),
-            }
-        });
-        let last_event_id = match &self.last_event_id {
-            LastId::Span(span) => {
-                let start = text.len();
-                push_lossy(&mut text, &self.lines[span.range()]);
-                EventId::Range(TextRange::of(Span {
-                    start,
-                    end: text.len(),
-                }))
-            }
-            LastId::Text(id) if id.is_empty() => EventId::Range(TextRange::EMPTY),
-            LastId::Text(id) => EventId::Shared(id.clone()),
-        };
-        MessageEvent::from_parts(ByteString::from(text), event_type, data, last_event_id)
-    }
 }
 
 impl Field {
@@ -670,11 +562,6 @@ impl Field {
             Self::Kept(bytes) => bytes.len(),
         }
     }
-}
-
-/// Appends `bytes` decoded as UTF-8 with replacement, as the event-stream format requires.
-fn push_lossy(text: &mut String, bytes: &[u8]) {
-    text.push_str(&String::from_utf8_lossy(bytes));
 }
 
 impl Line {
@@ -703,94 +590,4 @@ fn parse_retry(value: &[u8]) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn events(decoder: &mut Decoder) -> Vec<MessageEvent> {
-        let mut out = Vec::new();
-        while let Some(item) = decoder.decode().unwrap() {
-            if let Decoded::Event(event) = item {
-                out.push(event);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn the_events_of_one_chunk_share_its_text() {
-        let mut decoder = Decoder::new();
-        let wire = b"id: 1\nevent: a\ndata: first\n\nid: 2\ndata: second\n\ndata: third\n\n";
-        decoder.feed(wire);
-        let got = events(&mut decoder);
-        assert_eq!(got.len(), 3);
-        let base = got[0].data().as_ptr() as usize;
-        let fields = got
-            .iter()
-            .flat_map(|e| [e.data(), e.event_type(), e.last_event_id()]);
-        for field in fields.filter(|f| *f != "message") {
-            let offset = (field.as_ptr() as usize).wrapping_sub(base);
-            // within the bytes fed, on either side of the first data field
-            assert!(
-                offset < wire.len() || offset.wrapping_neg() < wire.len(),
-                "{field:?} copied"
-            );
-        }
-        assert_eq!(got[1].event_type(), "message");
-        // the third event's id is the second's, in the same text
-        assert_eq!(got[2].last_event_id(), "2");
-    }
-
-    #[test]
-    fn an_id_from_an_earlier_chunk_carries_over() {
-        let mut decoder = Decoder::new();
-        decoder.feed(b"id: 41\ndata: a\n\n");
-        let first = events(&mut decoder);
-        decoder.feed(b"data: b\n\n");
-        let second = events(&mut decoder);
-        assert_eq!(first[0].last_event_id(), "41");
-        assert_eq!(second[0].last_event_id(), "41");
-        assert_eq!(decoder.last_event_id(), "41");
-    }
-
-    #[test]
-    fn an_event_cut_by_a_chunk_boundary_is_whole() {
-        let mut decoder = Decoder::new();
-        decoder.feed(b"event: t\nid: 9\ndata: x\n");
-        assert_eq!(decoder.decode(), Ok(None));
-        decoder.feed(b"data: y\n\n");
-        let got = events(&mut decoder);
-        assert_eq!(
-            (got[0].event_type(), got[0].data(), got[0].last_event_id()),
-            ("t", "x\ny", "9")
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced_field_by_field() {
-        let mut decoder = Decoder::new();
-        decoder.feed(b"event: \xE2\x82\ndata: \xAC\n\ndata: ok\n\n");
-        let got = events(&mut decoder);
-        assert_eq!(got[0].event_type(), "\u{FFFD}");
-        assert_eq!(got[0].data(), "\u{FFFD}");
-        assert_eq!(got[1].data(), "ok");
-    }
-
-    #[test]
-    fn multi_line_data_is_joined() {
-        let mut decoder = Decoder::new();
-        decoder.feed(b"data: a\ndata: b\n\ndata: c\ndata:\ndata: d\n\n");
-        let got = events(&mut decoder);
-        let data: Vec<&str> = got.iter().map(MessageEvent::data).collect();
-        assert_eq!(data, ["a\nb", "c\n\nd"]);
-    }
-
-    #[test]
-    fn a_field_split_across_feeds_is_whole() {
-        let mut decoder = Decoder::new();
-        for piece in [&b"id: 4"[..], b"2\nda", b"ta: he", b"llo\r", b"\n\r\n"] {
-            decoder.feed(piece);
-        }
-        let got = events(&mut decoder);
-        assert_eq!((got[0].last_event_id(), got[0].data()), ("42", "hello"));
-    }
-}
+mod tests;
