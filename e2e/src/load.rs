@@ -416,11 +416,11 @@ async fn client(
                 }
             };
             let now = epoch.elapsed().as_micros();
-            let mut fields = event.data.split(' ');
+            let mut fields = event.data().split(' ');
             let seq = fields.next().and_then(|s| s.parse::<usize>().ok());
             let sent = fields.next().and_then(|s| s.parse::<u128>().ok());
             let (Some(seq), Some(sent)) = (seq, sent) else {
-                result.error = Some(format!("unexpected event data {:?}", event.data));
+                result.error = Some(format!("unexpected event data {:?}", event.data()));
                 break 'read;
             };
             if seq != result.received + 1 {

@@ -303,7 +303,7 @@ async fn watch(addr: SocketAddr, seen: Arc<Mutex<Seen>>) {
         decoder.feed(&plain);
         while let Ok(Some(decoded)) = decoder.decode() {
             if let Decoded::Event(event) = decoded {
-                s.events.push((now, event.data.into()));
+                s.events.push((now, event.data().into()));
             }
         }
     }

@@ -402,11 +402,15 @@ impl Stream {
     async fn next(&mut self) -> Result<(String, String), String> {
         loop {
             match self.decoder.decode().map_err(|e| e.to_string())? {
-                Some(Decoded::Event(e)) if e.event_type == EVENT_TYPE => {
-                    return Ok((e.data.into(), e.last_event_id.into()));
+                Some(Decoded::Event(e)) if e.event_type() == EVENT_TYPE => {
+                    return Ok((e.data().into(), e.last_event_id().into()));
                 }
                 Some(Decoded::Event(e)) => {
-                    return Err(format!("an event of type {:?}: {}", e.event_type, e.data));
+                    return Err(format!(
+                        "an event of type {:?}: {}",
+                        e.event_type(),
+                        e.data()
+                    ));
                 }
                 Some(_) => continue,
                 None => {}

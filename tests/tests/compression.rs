@@ -153,7 +153,7 @@ impl Stream {
         let mut data = Vec::new();
         while let Some(decoded) = decoder.decode().expect("a well-formed stream") {
             if let Decoded::Event(event) = decoded {
-                data.push(event.data);
+                data.push(event.data().to_owned());
             }
         }
         assert_eq!(data, ["event 1", "event 2", "event 3"]);

@@ -42,7 +42,7 @@ async fn headers_priming_retry_and_heartbeat(framework: Framework) {
         .publish(TOPIC, &Event::new().data("live"))
         .await
         .unwrap();
-    assert_eq!(stream.event().await.unwrap().data, "live");
+    assert_eq!(stream.event().await.unwrap().data(), "live");
 }
 
 /// A handler that pauses inside an event gets no heartbeat there, only between events.
@@ -51,7 +51,7 @@ async fn heartbeats_only_between_events(framework: Framework) {
     let mut client = server.client().await;
     let mut stream = client.events("/parts", &[]).await;
     let events = stream.rest().await;
-    let data: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+    let data: Vec<_> = events.iter().map(|e| e.data()).collect();
     assert_eq!(data, ["hello", "end"]);
 
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
@@ -81,33 +81,30 @@ async fn resumes_from_the_hub(framework: Framework) {
         .events("/hub", &[("last-event-id", ids[0].as_str())])
         .await;
     let two = stream.event().await.unwrap();
-    assert_eq!(
-        (two.data.as_str(), two.last_event_id.as_str()),
-        ("two", ids[1].as_str())
-    );
-    assert_eq!(stream.event().await.unwrap().data, "three");
+    assert_eq!((two.data(), two.last_event_id()), ("two", ids[1].as_str()));
+    assert_eq!(stream.event().await.unwrap().data(), "three");
 
     let path = format!("/hub?lastEventId={}", ids[1]);
     let mut by_query = server.client().await;
     let mut by_query = by_query.events(&path, &[]).await;
-    assert_eq!(by_query.event().await.unwrap().data, "three");
+    assert_eq!(by_query.event().await.unwrap().data(), "three");
 
     hub.publish(TOPIC, &Event::new().data("four"))
         .await
         .unwrap();
-    assert_eq!(stream.event().await.unwrap().data, "four");
-    assert_eq!(by_query.event().await.unwrap().data, "four");
+    assert_eq!(stream.event().await.unwrap().data(), "four");
+    assert_eq!(by_query.event().await.unwrap().data(), "four");
 
     let mut invalid = server.client().await;
     let mut invalid = invalid
         .events("/hub", &[("last-event-id", "nobody-issued-this")])
         .await;
     let gap = invalid.event().await.unwrap();
-    assert_eq!(gap.event_type, "sse-gap");
+    assert_eq!(gap.event_type(), "sse-gap");
     assert!(
-        gap.data.starts_with(r#"{"reason":"unknown-cursor","#),
+        gap.data().starts_with(r#"{"reason":"unknown-cursor","#),
         "{}",
-        gap.data
+        gap.data()
     );
 }
 
@@ -134,17 +131,17 @@ async fn layer_replay_keyed_by_header(framework: Framework) {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let event = stream.event().await.unwrap();
-        seen.push((String::from(event.data), String::from(event.last_event_id)));
+        seen.push((
+            String::from(event.data()),
+            String::from(event.last_event_id()),
+        ));
     }
     assert_eq!(seen, [("a2".to_owned(), a2), ("a3".to_owned(), a3.clone())]);
     // Live now: b's event is not for this stream, a's is.
     server.publish("b", "b3").await;
     let a4 = server.publish("a", "a4").await;
     let live = stream.event().await.unwrap();
-    assert_eq!(
-        (live.data.as_str(), live.last_event_id.as_str()),
-        ("a4", a4.as_str())
-    );
+    assert_eq!((live.data(), live.last_event_id()), ("a4", a4.as_str()));
 
     // Tenant b resumes from its own cursor: its missed events only.
     let mut other = server.client().await;
@@ -154,7 +151,7 @@ async fn layer_replay_keyed_by_header(framework: Framework) {
             &[(TENANT_HEADER, "b"), ("last-event-id", b2.as_str())],
         )
         .await;
-    assert_eq!(other.event().await.unwrap().data, "b3");
+    assert_eq!(other.event().await.unwrap().data(), "b3");
 
     // a's cursor under b's key: a position of another topic, reported, nothing replayed.
     let mut crossed = server.client().await;
@@ -165,11 +162,11 @@ async fn layer_replay_keyed_by_header(framework: Framework) {
         )
         .await;
     let gap = crossed.event().await.unwrap();
-    assert_eq!(gap.event_type, "sse-gap", "{gap:?}");
+    assert_eq!(gap.event_type(), "sse-gap", "{gap:?}");
     assert!(
-        gap.data.starts_with(r#"{"reason":"unknown-cursor","#),
+        gap.data().starts_with(r#"{"reason":"unknown-cursor","#),
         "{}",
-        gap.data
+        gap.data()
     );
 }
 
@@ -184,7 +181,7 @@ async fn own_events_response(framework: Framework) {
     let events = stream.rest().await;
     let got: Vec<_> = events
         .iter()
-        .map(|e| (e.data.as_str(), e.last_event_id.as_str()))
+        .map(|e| (e.data(), e.last_event_id()))
         .collect();
     assert_eq!(got, [("tick 1", "1"), ("tick 2", "2"), ("tick 3", "3")]);
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
@@ -227,13 +224,13 @@ async fn shutdown_ends_streams_and_server(framework: Framework) {
         .publish(TOPIC, &Event::new().data("before"))
         .await
         .unwrap();
-    assert_eq!(stream.event().await.unwrap().data, "before");
+    assert_eq!(stream.event().await.unwrap().data(), "before");
 
     let stopping = tokio::spawn(server.stop());
     let rest = stream.rest().await;
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert_eq!(
-        (rest[0].event_type.as_str(), rest[0].data.as_str()),
+        (rest[0].event_type(), rest[0].data()),
         ("bye", "server shutting down")
     );
     assert!(stopping.await.unwrap(), "the server did not exit in time");

@@ -46,7 +46,10 @@ async fn three_topics_resume_after_a_cut(framework: Framework) {
     let mut seen = Vec::new();
     while seen.len() < 40 {
         let event = stream.event().await.expect("an event before the cut");
-        seen.push((String::from(event.data), String::from(event.last_event_id)));
+        seen.push((
+            String::from(event.data()),
+            String::from(event.last_event_id()),
+        ));
     }
     // The cut: the connection goes away mid-stream.
     drop(stream);
@@ -61,8 +64,11 @@ async fn three_topics_resume_after_a_cut(framework: Framework) {
             .await
             .expect("every event in time")
             .expect("the stream goes on");
-        assert_eq!(event.event_type, "n", "no gap signal: {}", event.data);
-        seen.push((String::from(event.data), String::from(event.last_event_id)));
+        assert_eq!(event.event_type(), "n", "no gap signal: {}", event.data());
+        seen.push((
+            String::from(event.data()),
+            String::from(event.last_event_id()),
+        ));
     }
     publisher.await.unwrap();
     let got = by_topic(&seen);
@@ -128,7 +134,7 @@ async fn denied_topic_is_refused_and_never_sent(framework: Framework) {
     hub.publish("news", &Event::new().data("news-1"))
         .await
         .unwrap();
-    assert_eq!(stream.event().await.unwrap().data, "news-1");
+    assert_eq!(stream.event().await.unwrap().data(), "news-1");
 
     // With the token, the same two topics are served, private events included.
     let bearer = format!("Bearer {TOKEN}");
@@ -140,11 +146,11 @@ async fn denied_topic_is_refused_and_never_sent(framework: Framework) {
         .await
         .unwrap();
     let event = both.event().await.unwrap();
-    assert_eq!(event.data, "secret-2");
+    assert_eq!(event.data(), "secret-2");
     assert!(
-        event.last_event_id.starts_with("private/ops "),
+        event.last_event_id().starts_with("private/ops "),
         "{}",
-        event.last_event_id
+        event.last_event_id()
     );
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
     assert!(!raw.contains("secret"), "{raw}");

@@ -29,7 +29,7 @@ use crate::{BoxError, Error, Event};
 /// let body = Full::new(bytes::Bytes::from("id: 1\ndata: hi\n\n"));
 /// let mut events = BodyEvents::new(body);
 /// let Some(Ok(Event::Message(event))) = events.next().await else { panic!() };
-/// assert_eq!((&*event.data, &*event.last_event_id), ("hi", "1"));
+/// assert_eq!((event.data(), event.last_event_id()), ("hi", "1"));
 /// assert!(events.next().await.is_none());
 /// # }
 /// ```

@@ -36,8 +36,8 @@
 //!     .build()?;
 //! while let Some(item) = source.next().await {
 //!     match item {
-//!         Ok(Event::Message(event)) if event.data == "[DONE]" => source.close(),
-//!         Ok(Event::Message(event)) => print!("{}", event.data),
+//!         Ok(Event::Message(event)) if event.data() == "[DONE]" => source.close(),
+//!         Ok(Event::Message(event)) => print!("{}", event.data()),
 //!         Ok(_) => {}
 //!         Err(error) => eprintln!("{error}"), // reconnects unless the stream then ends
 //!     }
@@ -53,7 +53,7 @@
 //! ```ignore
 //! let response = app.oneshot(Request::get("/events").body(Body::empty())?).await?;
 //! let events = tower_sse_client::testing::events(response).await?;
-//! assert_eq!(events[0].data, "hello");
+//! assert_eq!(events[0].data(), "hello");
 //! ```
 //!
 //! [Server-Sent Events]: https://html.spec.whatwg.org/multipage/server-sent-events.html

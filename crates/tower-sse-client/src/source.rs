@@ -348,7 +348,7 @@ enum State {
 /// let mut source = EventSource::get("http://127.0.0.1:3000/events")?;
 /// while let Some(item) = source.next().await {
 ///     match item {
-///         Ok(Event::Message(event)) => println!("{}: {}", event.event_type, event.data),
+///         Ok(Event::Message(event)) => println!("{}: {}", event.event_type(), event.data()),
 ///         Ok(_) => {}
 ///         Err(error) => eprintln!("{error}; state: {:?}", source.ready_state()),
 ///     }

@@ -12,8 +12,8 @@
 //!     .header("content-type", "text/event-stream")
 //!     .body(Full::new(bytes::Bytes::from("event: greet\ndata: hi\n\ndata: bye\n\n")))?;
 //! let events = tower_sse_client::testing::events(response).await?;
-//! assert_eq!(events[0].event_type, "greet");
-//! assert_eq!(events[1].data, "bye");
+//! assert_eq!(events[0].event_type(), "greet");
+//! assert_eq!(events[1].data(), "bye");
 //! # Ok(()) }
 //! ```
 //!

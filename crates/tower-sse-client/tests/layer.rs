@@ -77,7 +77,9 @@ async fn cut_mid_event_resumes_with_last_event_id_and_stops_on_204() {
     let all = async {
         while let Some(item) = source.next().await {
             match item {
-                Ok(Event::Message(m)) => seen.push((m.last_event_id, m.data)),
+                Ok(Event::Message(m)) => {
+                    seen.push((m.last_event_id().to_owned(), m.data().to_owned()))
+                }
                 Ok(_) => {}
                 Err(e) => errors.push((e.to_string(), source.ready_state())),
             }
@@ -114,7 +116,7 @@ async fn http2_with_prior_knowledge() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(event.data, format!("{:?}", Version::HTTP_2));
+    assert_eq!(event.data(), format!("{:?}", Version::HTTP_2));
 }
 
 #[tokio::test]
@@ -128,7 +130,7 @@ async fn over_an_in_process_router_with_build_with() {
     let Some(Ok(Event::Message(m))) = source.next().await else {
         panic!()
     };
-    assert_eq!((&*m.last_event_id, &*m.data), ("2", "event 2"));
+    assert_eq!((m.last_event_id(), m.data()), ("2", "event 2"));
 }
 
 #[tokio::test]
@@ -139,7 +141,7 @@ async fn test_kit_in_three_lines() {
         .unwrap();
     let events = testing::events(response).await.unwrap();
     assert_eq!(
-        events.iter().map(|e| &*e.data).collect::<Vec<_>>(),
+        events.iter().map(|e| e.data()).collect::<Vec<_>>(),
         ["one", "two"]
     );
 
@@ -150,7 +152,7 @@ async fn test_kit_in_three_lines() {
     let events = testing::take_events(app().oneshot(request).await.unwrap(), 1)
         .await
         .unwrap();
-    assert_eq!(events[0].last_event_id, "2");
+    assert_eq!(events[0].last_event_id(), "2");
 
     let request = Request::get("/events")
         .header("last-event-id", "3")

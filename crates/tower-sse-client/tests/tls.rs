@@ -114,7 +114,7 @@ async fn read_all(port: u16) -> (Vec<(String, String)>, Vec<String>) {
     let all = async {
         while let Some(item) = source.next().await {
             match item {
-                Ok(Event::Message(m)) => messages.push((m.last_event_id.into(), m.data.into())),
+                Ok(Event::Message(m)) => messages.push((m.last_event_id().into(), m.data().into())),
                 Ok(_) => {}
                 Err(e) => errors.push(e.to_string()),
             }

@@ -280,12 +280,12 @@ pub async fn frames_carry_the_assigned_id<L: EventLog>(log: &L) {
         panic!("the frame decodes to one event, got {decoded:?}");
     };
     assert_eq!(
-        message.last_event_id,
+        message.last_event_id(),
         logged.id(),
         "the frame carries the assigned id"
     );
     assert_eq!(
-        (&*message.event_type, &*message.data),
+        (message.event_type(), message.data()),
         ("update", "line 1\nline 2")
     );
     assert_eq!(decoder.decode(), Ok(None), "the frame is exactly one event");

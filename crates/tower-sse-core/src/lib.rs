@@ -31,7 +31,7 @@
 //! let mut decoder = Decoder::new();
 //! decoder.feed(&wire);
 //! match decoder.decode() {
-//!     Ok(Some(Decoded::Event(event))) => assert_eq!(event.data, "first\nsecond"),
+//!     Ok(Some(Decoded::Event(event))) => assert_eq!(event.data(), "first\nsecond"),
 //!     other => panic!("unexpected {other:?}"),
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -60,7 +60,10 @@ pub use boundary::{FrameBoundary, Position};
 pub use claim::{ClaimStore, ClaimStoreFull, DEFAULT_MAX_CLAIM_KEYS, MemoryClaimStore};
 pub use clock::{Clock, ManualClock, StdClock};
 pub use cursor::{DEFAULT_MAX_TOPICS_PER_STREAM, TopicSet, TopicSetError};
-pub use decode::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MessageEvent, SharedStr};
+pub use decode::{
+    DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoded, Decoder, MAX_EVENT_SIZE_CAP, MessageEvent,
+    SharedStr,
+};
 pub use event::{
     Event, EventError, EventItem, Field, HEARTBEAT, HEARTBEAT_LINE, encode_comment,
     encode_comment_line, encode_retry,

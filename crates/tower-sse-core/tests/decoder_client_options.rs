@@ -32,7 +32,7 @@ fn comments_are_reported_when_asked_in_any_chunking() {
             })
             .collect();
         assert_eq!(comments, ["one", " two", ""], "chunk {chunk}");
-        assert!(matches!(items.last(), Some(Ok(Decoded::Event(e))) if e.data == "x"));
+        assert!(matches!(items.last(), Some(Ok(Decoded::Event(e))) if e.data() == "x"));
     }
     let mut quiet = Decoder::new();
     quiet.feed(b":one\ndata: x\n\n");
@@ -51,7 +51,7 @@ fn an_overlong_reported_comment_is_skipped_and_the_event_kept() {
         "{items:?}"
     );
     assert!(
-        matches!(&items[1], Ok(Decoded::Event(e)) if e.data == "a"),
+        matches!(&items[1], Ok(Decoded::Event(e)) if e.data() == "a"),
         "{items:?}"
     );
 }
@@ -64,7 +64,7 @@ fn a_preset_last_event_id_carries_until_replaced() {
     let ids: Vec<_> = drain(&mut decoder)
         .into_iter()
         .map(|i| match i {
-            Ok(Decoded::Event(e)) => e.last_event_id,
+            Ok(Decoded::Event(e)) => e.last_event_id().to_owned(),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -82,6 +82,6 @@ fn a_long_line_in_many_chunks_decodes_whole() {
         items.extend(drain(&mut decoder));
     }
     assert_eq!(items.len(), 2);
-    assert!(matches!(&items[0], Ok(Decoded::Event(e)) if e.data == line));
-    assert!(matches!(&items[1], Ok(Decoded::Event(e)) if e.data == "after"));
+    assert!(matches!(&items[0], Ok(Decoded::Event(e)) if e.data() == line));
+    assert!(matches!(&items[1], Ok(Decoded::Event(e)) if e.data() == "after"));
 }

@@ -42,9 +42,9 @@ fn run(chunks: &[&[u8]], max: Option<usize>) -> Outcome {
         loop {
             match decoder.decode() {
                 Ok(Some(Decoded::Event(e))) => items.push(Item::Event(
-                    e.event_type.into(),
-                    e.data.into(),
-                    e.last_event_id.into(),
+                    e.event_type().into(),
+                    e.data().into(),
+                    e.last_event_id().into(),
                 )),
                 Ok(Some(Decoded::Retry(r))) => items.push(Item::Retry(r.as_millis() as u64)),
                 Ok(Some(other)) => panic!("unexpected {other:?}"),
@@ -470,7 +470,7 @@ fn finish_starts_a_new_stream_and_keeps_the_last_id() {
     decoder.feed("\u{FEFF}data: b\n\n".as_bytes());
     match decoder.decode() {
         Ok(Some(Decoded::Event(e))) => {
-            assert_eq!((e.data.as_str(), e.last_event_id.as_str()), ("b", "3"))
+            assert_eq!((e.data(), e.last_event_id()), ("b", "3"))
         }
         other => panic!("unexpected {other:?}"),
     }

@@ -58,8 +58,8 @@ fn data(replay: &Replay) -> Vec<String> {
             decoder.feed(event.frame());
             match decoder.decode() {
                 Ok(Some(Decoded::Event(message))) => {
-                    assert_eq!(message.last_event_id, event.id());
-                    message.data.into()
+                    assert_eq!(message.last_event_id(), event.id());
+                    message.data().into()
                 }
                 other => panic!("undecodable frame: {other:?}"),
             }

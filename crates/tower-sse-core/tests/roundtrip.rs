@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tower_sse_core::{Decoded, Decoder, Event, FrameBoundary};
+use tower_sse_core::{Decoded, Decoder, Event, FrameBoundary, MessageEvent};
 
 /// Pieces that have broken SSE encoders: every line break, NUL, the field separator, leading
 /// spaces, Unicode line separators that are *not* SSE line breaks, a BOM, multibyte text.
@@ -97,16 +97,7 @@ fn expected(specs: &[Spec]) -> (Vec<Decoded>, String) {
 }
 
 fn event_item(event_type: String, data: String, last_event_id: String) -> Decoded {
-    // MessageEvent is #[non_exhaustive]; get one from the decoder and fill it in.
-    let mut decoder = Decoder::new();
-    decoder.feed(b"data\n\n");
-    let Ok(Some(Decoded::Event(mut event))) = decoder.decode() else {
-        unreachable!()
-    };
-    event.event_type = event_type.into();
-    event.data = data.into();
-    event.last_event_id = last_event_id.into();
-    Decoded::Event(event)
+    Decoded::Event(MessageEvent::new(&event_type, &data, &last_event_id))
 }
 
 fn decode(bytes: &[u8], chunk: usize) -> (Vec<Decoded>, String) {

@@ -19,7 +19,7 @@ async fn next_data(sub: &mut Subscription) -> String {
     let mut decoder = Decoder::new();
     decoder.feed(&frame);
     match decoder.decode() {
-        Ok(Some(Decoded::Event(event))) => event.data.into(),
+        Ok(Some(Decoded::Event(event))) => event.data().into(),
         other => panic!("expected an event, got {other:?}"),
     }
 }

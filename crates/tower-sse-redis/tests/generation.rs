@@ -93,9 +93,9 @@ async fn one_producer_per_key_across_servers_and_readers_anywhere() {
         );
         assert_eq!(ea, eb);
         assert_eq!(ea.len(), 6);
-        assert_eq!(ea[5].event_type, "done");
+        assert_eq!(ea[5].event_type(), "done");
         // Resume on the other server after the second token.
-        let rest = events(open(&b, &sa.id, Resume::AfterId(&ea[1].last_event_id)).await).await;
+        let rest = events(open(&b, &sa.id, Resume::AfterId(ea[1].last_event_id())).await).await;
         assert_eq!(rest, ea[2..]);
     }
     assert_eq!(runs.load(Ordering::SeqCst), 10);
@@ -127,7 +127,7 @@ async fn cancel_from_the_other_server() {
     b.cancel(&id).await.unwrap();
     let events = reader.await.unwrap();
     let last = events.last().unwrap();
-    assert_eq!(last.event_type, "cancelled");
+    assert_eq!(last.event_type(), "cancelled");
     // The producer's task ends right after writing the record.
     tokio::time::timeout(Duration::from_secs(5), async {
         while a.running() > 0 {

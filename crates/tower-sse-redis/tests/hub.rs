@@ -17,7 +17,7 @@ fn decode(frame: &[u8]) -> (String, String) {
     let mut events = Vec::new();
     while let Some(item) = decoder.decode().unwrap() {
         if let Decoded::Event(e) = item {
-            events.push((e.data.into(), e.last_event_id.into()));
+            events.push((e.data().into(), e.last_event_id().into()));
         }
     }
     assert_eq!(events.len(), 1, "one event per frame: {frame:?}");

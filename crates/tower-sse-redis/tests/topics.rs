@@ -24,12 +24,12 @@ async fn next(sub: &mut Subscription) -> (String, String) {
     let mut events = Vec::new();
     while let Some(item) = decoder.decode().unwrap() {
         if let Decoded::Event(e) = item {
-            events.push((e.data, e.last_event_id));
+            events.push((e.data().to_owned(), e.last_event_id().to_owned()));
         }
     }
     assert_eq!(events.len(), 1, "one event per frame: {frame:?}");
     let (data, id) = events.pop().unwrap();
-    (data.into(), id.into())
+    (data, id)
 }
 
 const TOPICS: [&str; 3] = ["chat", "alerts", "private/ops"];

@@ -198,12 +198,12 @@ impl Fallback {
         loop {
             match self.decoder.decode() {
                 Ok(Some(Decoded::Event(event))) => {
-                    let mut out = warp::sse::Event::default().data(event.data);
-                    if event.event_type != "message" {
-                        out = out.event(event.event_type);
+                    let mut out = warp::sse::Event::default().data(event.data());
+                    if event.event_type() != "message" {
+                        out = out.event(event.event_type());
                     }
-                    if !event.last_event_id.is_empty() {
-                        out = out.id(event.last_event_id);
+                    if !event.last_event_id().is_empty() {
+                        out = out.id(event.last_event_id());
                     }
                     return Poll::Ready(Some(Ok(out)));
                 }

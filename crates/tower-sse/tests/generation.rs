@@ -91,9 +91,9 @@ fn decode(chunks: &[Bytes]) -> Vec<MessageEvent> {
 
 fn seq(event: &MessageEvent) -> u64 {
     let rest = event
-        .data
+        .data()
         .strip_prefix("{\"sequence_number\":")
-        .unwrap_or_else(|| panic!("no sequence number in {:?}", event.data));
+        .unwrap_or_else(|| panic!("no sequence number in {:?}", event.data()));
     rest[..rest.find([',', '}']).unwrap()].parse().unwrap()
 }
 
@@ -106,17 +106,17 @@ async fn a_whole_answer_then_done_and_204_after_it() {
         .unwrap();
     assert!(started.created);
     let events = decode(&chunks(open(&gens, &started.id, Resume::Start).await).await);
-    let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let types: Vec<_> = events.iter().map(|e| e.event_type()).collect();
     assert_eq!(types, ["token", "token", "token", "token", "token", "done"]);
     assert_eq!(
         events.iter().map(seq).collect::<Vec<_>>(),
         [0, 1, 2, 3, 4, 5]
     );
-    assert_eq!(events[2].data, r#"{"sequence_number":2,"text":"t2"}"#);
-    assert_eq!(events[5].data, r#"{"sequence_number":5,"status":"done"}"#);
+    assert_eq!(events[2].data(), r#"{"sequence_number":2,"text":"t2"}"#);
+    assert_eq!(events[5].data(), r#"{"sequence_number":5,"status":"done"}"#);
 
     // At or after the terminal event: finished (204).
-    let last = &events[5].last_event_id;
+    let last = &events[5].last_event_id();
     assert!(matches!(
         gens.open(&started.id, Resume::AfterId(last)).await.unwrap(),
         Opened::Finished
@@ -141,7 +141,7 @@ async fn a_whole_answer_then_done_and_204_after_it() {
             open(
                 &gens,
                 &started.id,
-                Resume::AfterId(&events[1].last_event_id),
+                Resume::AfterId(events[1].last_event_id()),
             )
             .await,
         )
@@ -173,7 +173,7 @@ async fn resume_mid_answer_misses_nothing_and_repeats_nothing() {
     }
     drop(stream);
     tokio::time::sleep(Duration::from_millis(55)).await; // tokens go on meanwhile
-    let last = seen.last().unwrap().last_event_id.clone();
+    let last = seen.last().unwrap().last_event_id().to_owned();
     seen.extend(decode(
         &chunks(open(&gens, &id, Resume::AfterId(&last)).await).await,
     ));
@@ -226,9 +226,9 @@ async fn cancel_on_request_stops_the_producer_and_ends_with_cancelled() {
     assert_eq!(gens.cancel(&id).await.unwrap(), CancelOutcome::Cancelled);
     let events = decode(&chunks(stream).await);
     let last = events.last().unwrap();
-    assert_eq!(last.event_type, "cancelled");
+    assert_eq!(last.event_type(), "cancelled");
     assert!(
-        last.data
+        last.data()
             .ends_with(r#""status":"cancelled","reason":"request"}"#)
     );
     assert!(events.len() < 10, "{} events", events.len());
@@ -257,12 +257,16 @@ async fn idle_generations_are_cancelled_and_read_ones_are_not() {
         .id;
     let reader = tokio::spawn(chunks(open(&gens, &read, Resume::Start).await));
     let events = decode(&reader.await.unwrap());
-    assert_eq!(events.last().unwrap().event_type, "done");
+    assert_eq!(events.last().unwrap().event_type(), "done");
     assert_eq!(events.len(), 61);
     let idle_events = decode(&chunks(open(&gens, &idle, Resume::Start).await).await);
     let last = idle_events.last().unwrap();
-    assert_eq!(last.event_type, "cancelled");
-    assert!(last.data.ends_with(r#""reason":"idle"}"#), "{}", last.data);
+    assert_eq!(last.event_type(), "cancelled");
+    assert!(
+        last.data().ends_with(r#""reason":"idle"}"#),
+        "{}",
+        last.data()
+    );
     assert!(idle_events.len() < 40, "{}", idle_events.len());
 }
 
@@ -278,9 +282,9 @@ async fn producer_errors_and_panics_end_with_error() {
         .unwrap()
         .id;
     let events = decode(&chunks(open(&gens, &failed, Resume::Start).await).await);
-    assert_eq!(events[1].event_type, "error");
+    assert_eq!(events[1].event_type(), "error");
     assert_eq!(
-        events[1].data,
+        events[1].data(),
         r#"{"sequence_number":1,"status":"error","message":"model \"overloaded\""}"#
     );
     let panicked = gens
@@ -290,7 +294,7 @@ async fn producer_errors_and_panics_end_with_error() {
         .id;
     let events = decode(&chunks(open(&gens, &panicked, Resume::Start).await).await);
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_type, "error");
+    assert_eq!(events[0].event_type(), "error");
 }
 
 #[tokio::test(start_paused = true)]
@@ -335,7 +339,7 @@ async fn bad_input_is_refused_clearly() {
         .await
         .unwrap()
         .unwrap()]);
-    let foreign = events[0].last_event_id.clone();
+    let foreign = events[0].last_event_id().to_owned();
     for cursor in [foreign.as_str(), "garbage", "1-1\n"] {
         assert!(
             matches!(
@@ -445,7 +449,7 @@ async fn padding_brings_every_event_to_a_bucket_and_changes_no_event() {
     let strip = |events: Vec<MessageEvent>| -> Vec<(String, String)> {
         events
             .into_iter()
-            .map(|e| (e.event_type.into(), e.data.into()))
+            .map(|e| (e.event_type().into(), e.data().into()))
             .collect()
     };
     assert_eq!(strip(decode(&padded_chunks)), strip(decode(&plain_chunks)));

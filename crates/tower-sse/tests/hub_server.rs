@@ -69,7 +69,11 @@ impl Client {
         loop {
             if let Some(item) = self.decoder.decode().unwrap() {
                 if let Decoded::Event(e) = item {
-                    return (e.event_type.into(), e.data.into(), e.last_event_id.into());
+                    return (
+                        e.event_type().into(),
+                        e.data().into(),
+                        e.last_event_id().into(),
+                    );
                 }
                 continue;
             }

@@ -23,7 +23,11 @@ fn decode(frame: &[u8]) -> (String, String, String) {
     let mut out = Vec::new();
     while let Some(item) = decoder.decode().unwrap() {
         if let Decoded::Event(e) = item {
-            out.push((e.event_type.into(), e.data.into(), e.last_event_id.into()));
+            out.push((
+                e.event_type().into(),
+                e.data().into(),
+                e.last_event_id().into(),
+            ));
         }
     }
     assert_eq!(out.len(), 1, "one event per frame");

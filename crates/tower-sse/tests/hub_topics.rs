@@ -20,12 +20,16 @@ async fn next(sub: &mut Subscription) -> (String, String, String) {
     let mut events = Vec::new();
     while let Some(item) = decoder.decode().unwrap() {
         if let Decoded::Event(e) = item {
-            events.push((e.event_type, e.data, e.last_event_id));
+            events.push((
+                e.event_type().to_owned(),
+                e.data().to_owned(),
+                e.last_event_id().to_owned(),
+            ));
         }
     }
     assert_eq!(events.len(), 1, "one event per frame");
     let (a, b, c) = events.pop().unwrap();
-    (a.into(), b.into(), c.into())
+    (a, b, c)
 }
 
 /// Nothing more arrives for a while.

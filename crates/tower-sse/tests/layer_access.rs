@@ -151,7 +151,11 @@ where
 {
     loop {
         if let Some(tower_sse_core::Decoded::Event(e)) = decoder.decode().unwrap() {
-            return (e.event_type.into(), e.data.into(), e.last_event_id.into());
+            return (
+                e.event_type().into(),
+                e.data().into(),
+                e.last_event_id().into(),
+            );
         }
         let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
             .await

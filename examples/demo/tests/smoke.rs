@@ -222,7 +222,7 @@ async fn read_events(body: &mut Incoming, count: usize) -> Vec<(String, String)>
         decoder.feed(next_chunk(body).await.as_bytes());
         while let Some(item) = decoder.decode().unwrap() {
             if let tower_sse_core::Decoded::Event(e) = item {
-                events.push((e.last_event_id.into(), e.data.into()));
+                events.push((e.last_event_id().into(), e.data().into()));
             }
         }
     }

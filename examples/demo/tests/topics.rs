@@ -109,7 +109,11 @@ impl Stream {
     async fn next(&mut self) -> (String, String, String) {
         loop {
             if let Some(Decoded::Event(e)) = self.decoder.decode().unwrap() {
-                return (e.event_type.into(), e.data.into(), e.last_event_id.into());
+                return (
+                    e.event_type().into(),
+                    e.data().into(),
+                    e.last_event_id().into(),
+                );
             }
             let frame = timeout(NETWORK, self.body.frame())
                 .await

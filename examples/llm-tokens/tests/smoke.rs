@@ -132,7 +132,7 @@ impl Reader {
 }
 
 fn data(event: &MessageEvent) -> Value {
-    serde_json::from_str(&event.data).unwrap_or_else(|_| panic!("json data {:?}", event.data))
+    serde_json::from_str(event.data()).unwrap_or_else(|_| panic!("json data {:?}", event.data()))
 }
 
 fn seq(event: &MessageEvent) -> u64 {
@@ -142,14 +142,14 @@ fn seq(event: &MessageEvent) -> u64 {
 /// Tokens then one terminal event of `kind`, numbered from `first` on without a hole.
 fn check_answer(events: &[MessageEvent], first: u64, kind: &str) -> String {
     let (last, tokens) = events.split_last().expect("events");
-    assert_eq!(last.event_type, kind);
+    assert_eq!(last.event_type(), kind);
     assert_eq!(data(last)["status"], kind);
     let mut text = String::new();
     for (i, event) in events.iter().enumerate() {
-        assert_eq!(seq(event), first + i as u64, "{:?}", event.data);
+        assert_eq!(seq(event), first + i as u64, "{:?}", event.data());
     }
     for token in tokens {
-        assert_eq!(token.event_type, "token");
+        assert_eq!(token.event_type(), "token");
         text.push_str(data(token)["text"].as_str().unwrap());
     }
     text
@@ -179,10 +179,14 @@ async fn the_contract_with_the_memory_log() {
         .await;
     assert_eq!(rest.len(), events.len() - 4);
     check_answer(&rest, 4, "done");
-    let rest = Reader::open(&addr, &path, &[("last-event-id", &events[5].last_event_id)])
-        .await
-        .rest()
-        .await;
+    let rest = Reader::open(
+        &addr,
+        &path,
+        &[("last-event-id", events[5].last_event_id())],
+    )
+    .await
+    .rest()
+    .await;
     check_answer(&rest, 6, "done");
 
     // At or after the terminal event: 204. A fresh request: the whole answer again.
@@ -190,10 +194,7 @@ async fn the_contract_with_the_memory_log() {
     for (query, headers) in [
         (format!("?starting_after={last_seq}"), vec![]),
         ("?starting_after=100000".to_owned(), vec![]),
-        (
-            String::new(),
-            vec![("last-event-id", done.last_event_id.as_str())],
-        ),
+        (String::new(), vec![("last-event-id", done.last_event_id())]),
     ] {
         let response = send(
             &addr,
@@ -253,13 +254,13 @@ async fn delete_cancels_and_the_stream_ends_with_cancelled() {
     let path = format!("/answers/{id}");
     let mut reader = Reader::open(&addr, &path, &[]).await;
     for _ in 0..3 {
-        assert_eq!(reader.next().await.unwrap().event_type, "token");
+        assert_eq!(reader.next().await.unwrap().event_type(), "token");
     }
     let response = send(&addr, request("DELETE", &path, &[], b"")).await;
     assert!(response.status().is_success(), "{}", response.status());
     let mut events = reader.rest().await;
     let last = events.pop().unwrap();
-    assert_eq!(last.event_type, "cancelled");
+    assert_eq!(last.event_type(), "cancelled");
     assert_eq!(data(&last)["reason"], "request");
     assert!(events.len() < 10);
     // Replayed whole, it still ends with `cancelled`; after it, 204.
@@ -331,7 +332,7 @@ async fn two_instances_on_one_redis() {
     }
     drop(on_b);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let last = events.last().unwrap().last_event_id.clone();
+    let last = events.last().unwrap().last_event_id().to_owned();
     events.extend(
         Reader::open(&a, &path, &[("last-event-id", &last)])
             .await
@@ -360,7 +361,7 @@ async fn two_instances_on_one_redis() {
     let response = send(&b, request("DELETE", &path, &[], b"")).await;
     assert!(response.status().is_success(), "{}", response.status());
     let rest = on_a.rest().await;
-    assert_eq!(rest.last().unwrap().event_type, "cancelled");
+    assert_eq!(rest.last().unwrap().event_type(), "cancelled");
     assert_eq!(
         send(&b, request("GET", "/answers/1", &[], b""))
             .await

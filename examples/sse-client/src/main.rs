@@ -178,9 +178,9 @@ async fn run(options: Options) -> Result<(), Failure> {
         match item {
             Ok(Event::Message(event)) => {
                 let line = Line::Event {
-                    r#type: &event.event_type,
-                    data: &event.data,
-                    last_event_id: &event.last_event_id,
+                    r#type: event.event_type(),
+                    data: event.data(),
+                    last_event_id: event.last_event_id(),
                 };
                 writeln!(out, "{}", to_json(&line))?;
                 out.flush()?;

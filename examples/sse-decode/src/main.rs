@@ -114,9 +114,9 @@ fn drain(decoder: &mut Decoder, out: &mut impl Write) -> io::Result<()> {
     loop {
         let line = match decoder.decode() {
             Ok(Some(Decoded::Event(event))) => to_json(&Line::Event {
-                r#type: &event.event_type,
-                data: &event.data,
-                last_event_id: &event.last_event_id,
+                r#type: event.event_type(),
+                data: event.data(),
+                last_event_id: event.last_event_id(),
             }),
             // Reconnection-time updates are reported once, at end of input.
             Ok(Some(_)) => continue,

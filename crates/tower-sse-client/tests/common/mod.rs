@@ -249,9 +249,9 @@ impl Client {
 pub fn msg(event: &Event) -> (String, String, String) {
     match event {
         Event::Message(m) => (
-            m.event_type.to_string(),
-            m.data.to_string(),
-            m.last_event_id.to_string(),
+            m.event_type().to_string(),
+            m.data().to_string(),
+            m.last_event_id().to_string(),
         ),
         other => panic!("expected a message, got {other:?}"),
     }

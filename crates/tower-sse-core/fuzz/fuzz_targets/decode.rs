@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     }
     for item in whole.0.iter().flatten() {
         if let Decoded::Event(event) = item {
-            assert!(event.data.len() <= LIMIT);
+            assert!(event.data().len() <= LIMIT);
         }
     }
 
@@ -54,9 +54,9 @@ fuzz_target!(|data: &[u8]| {
         match decoder.decode() {
             Ok(Some(Decoded::Event(decoded))) => {
                 let expected = text.replace("\r\n", "\n").replace('\r', "\n");
-                assert_eq!(decoded.data, expected);
-                assert_eq!(decoded.last_event_id, id);
-                assert_eq!(decoded.event_type, "t");
+                assert_eq!(decoded.data(), expected);
+                assert_eq!(decoded.last_event_id(), id);
+                assert_eq!(decoded.event_type(), "t");
             }
             other => panic!("round trip failed: {other:?}"),
         }

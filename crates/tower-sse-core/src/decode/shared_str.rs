@@ -5,16 +5,14 @@ use std::{borrow::Borrow, fmt, ops::Deref, str::Utf8Error};
 use bytes::Bytes;
 use bytestring::ByteString;
 
-/// An immutable UTF-8 string stored in [`Bytes`]: a field of a [`MessageEvent`].
+/// An immutable UTF-8 string stored in [`Bytes`]: cloning one is a reference count, not a
+/// copy.
 ///
-/// The decoder hands out its fields without copying them: a single-line `data` field, an
-/// `event` type and an `id` are slices of the buffer the decoder read them into, and the
-/// default type `message` is a static string. Cloning one shares the buffer (a reference
-/// count, no copy). A `SharedStr` derefs to `str` and compares with `str`, `&str` and
-/// `String` either way round; `String::from(s)` copies it out.
-///
-/// Holding a `SharedStr` keeps its buffer alive: a few kilobytes of the stream around it.
-/// To keep one small field for long, copy it out (`String::from`).
+/// [`MessageEvent::shared_data`] hands out an event's data as one, sharing the text the
+/// decoder read it from; an event's last event id that came in an earlier chunk is one too.
+/// A `SharedStr` derefs to `str` and compares with `str`, `&str` and `String` either way
+/// round; `String::from(s)` copies it out. Holding one keeps its buffer alive (for a slice of
+/// the decoder's input, a few kilobytes of the stream around it).
 ///
 /// ```
 /// use tower_sse_core::{Decoded, Decoder};
@@ -22,13 +20,15 @@ use bytestring::ByteString;
 /// let mut decoder = Decoder::new();
 /// decoder.feed(b"id: 7\ndata: hello\n\n");
 /// let Ok(Some(Decoded::Event(event))) = decoder.decode() else { panic!() };
-/// assert_eq!(event.data, "hello");
-/// assert!(event.data.starts_with("he")); // any `str` method
-/// let owned: String = event.last_event_id.into();
-/// assert_eq!(owned, "7");
+/// let data = event.shared_data();
+/// drop(event);
+/// assert_eq!(data, "hello");
+/// assert!(data.starts_with("he")); // any `str` method
+/// let owned: String = data.into();
+/// assert_eq!(owned, "hello");
 /// ```
 ///
-/// [`MessageEvent`]: crate::MessageEvent
+/// [`MessageEvent::shared_data`]: crate::MessageEvent::shared_data
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SharedStr(ByteString);
 
@@ -61,6 +61,11 @@ impl SharedStr {
     #[must_use]
     pub fn into_bytes(self) -> Bytes {
         self.0.into_bytes()
+    }
+
+    /// A string already checked as UTF-8.
+    pub(crate) fn from_text(text: ByteString) -> Self {
+        Self(text)
     }
 
     /// Decodes `bytes` as UTF-8 with replacement, as the event-stream format requires: valid

@@ -175,9 +175,9 @@ pub fn decode(bytes: &[u8]) -> Vec<(String, String, String)> {
     while let Some(decoded) = decoder.decode().unwrap() {
         if let Decoded::Event(event) = decoded {
             events.push((
-                event.event_type.into(),
-                event.data.into(),
-                event.last_event_id.into(),
+                event.event_type().into(),
+                event.data().into(),
+                event.last_event_id().into(),
             ));
         }
     }
