@@ -130,7 +130,7 @@ async fn run(compress: bool, events: usize, interval: Duration) -> Figures {
         loop {
             match decoder.decode().unwrap() {
                 Some(Decoded::Event(event)) => {
-                    assert!(event.data.starts_with(&format!(r#"{{"n":{n},"#)));
+                    assert!(event.data().starts_with(&format!(r#"{{"n":{n},"#)));
                     break;
                 }
                 Some(_) => continue,

@@ -109,7 +109,10 @@ async fn resume_three_topics<L: EventLog>(
             .await
             .expect("an event before the cut")
             .expect("the stream goes on");
-        seen.push((String::from(event.data), String::from(event.last_event_id)));
+        seen.push((
+            String::from(event.data()),
+            String::from(event.last_event_id()),
+        ));
     }
     // The cut: the connection goes away mid-stream.
     drop(stream);
@@ -133,8 +136,11 @@ async fn resume_three_topics<L: EventLog>(
             .await
             .expect("every event in time")
             .expect("the stream goes on");
-        assert_eq!(event.event_type, "n", "no gap signal: {}", event.data);
-        seen.push((String::from(event.data), String::from(event.last_event_id)));
+        assert_eq!(event.event_type(), "n", "no gap signal: {}", event.data());
+        seen.push((
+            String::from(event.data()),
+            String::from(event.last_event_id()),
+        ));
     }
     publisher.await.unwrap();
     let got = by_topic(&seen);
@@ -234,7 +240,7 @@ async fn denied_topic_is_absent_on_the_layer_path<L: EventLog + Clone>(
             .await
             .expect("news-1 and chat-0 in time")
             .expect("the stream goes on");
-        data.push(String::from(event.data));
+        data.push(String::from(event.data()));
     }
     assert_eq!(data, ["news-1", "chat-0"]);
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
@@ -258,8 +264,8 @@ async fn denied_topic_is_absent_on_the_layer_path<L: EventLog + Clone>(
             .await
             .expect("the replay in time")
             .expect("the stream goes on");
-        let (topic, _) = event.last_event_id.split_once(' ').unwrap();
-        data.push(format!("{topic} {}", event.data));
+        let (topic, _) = event.last_event_id().split_once(' ').unwrap();
+        data.push(format!("{topic} {}", event.data()));
     }
     assert_eq!(
         data,

@@ -177,11 +177,7 @@ pub(crate) fn check_equivalent(shape: &Shape) {
             panic!("{name}: no event in {bytes:?}");
         };
         assert_eq!(
-            (
-                event.event_type.as_str(),
-                event.data.as_str(),
-                event.last_event_id.as_str()
-            ),
+            (event.event_type(), event.data(), event.last_event_id()),
             (shape.event, shape.data.as_str(), shape.id),
             "{name}"
         );
