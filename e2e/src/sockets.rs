@@ -181,6 +181,15 @@ fn proc_file(pid: u32, file: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default()
 }
 
+/// A server process's runtime: two workers, as many as the 2-core machine has cores.
+pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Resident memory of `pid`, in KiB.
 pub(crate) fn rss_kib(pid: u32) -> u64 {
     proc_file(pid, "status")

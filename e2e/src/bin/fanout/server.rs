@@ -105,11 +105,7 @@ const RING: usize = 1 << 14;
 /// Runs the server process: prints `READY <port>`, publishes on `GO <events> <rate> <burst>`,
 /// prints `PUBLISHED` after the last.
 pub(crate) fn run(kind: &str) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::sockets::server_runtime()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

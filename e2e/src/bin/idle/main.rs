@@ -71,6 +71,17 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
+    if let Some(unknown) = settings
+        .only
+        .iter()
+        .find(|k| !server::KINDS.iter().any(|(kind, _, _)| kind == k))
+    {
+        let kinds: Vec<&str> = server::KINDS.iter().map(|(kind, _, _)| *kind).collect();
+        return Err(format!(
+            "--only takes {}, not {unknown:?}",
+            kinds.join(", ")
+        ));
+    }
     Ok(settings)
 }
 

@@ -94,11 +94,7 @@ async fn axum_pending() -> Response {
 
 /// Runs the server process: prints `READY <port>`, then serves until its stdin closes.
 pub(crate) fn run(kind: &str, heartbeat: Duration) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::sockets::server_runtime()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
