@@ -41,6 +41,10 @@ impl<'t> FieldLines<'t> {
                 prefix.len() + len + 1
             }
         };
+        // Text with no CR (the usual case: LF line ends, or one line) is searched for one
+        // byte, which is cheaper per line than searching for two; one pass over the text
+        // decides.
+        let lf_only = memchr::memchr(b'\r', &text[first..]).is_none();
         let mut start = 0;
         let mut next = Some(first);
         while let Some(offset) = next {
@@ -54,7 +58,11 @@ impl<'t> FieldLines<'t> {
                 this.complete = false;
             }
             start = end + break_width(text, end);
-            next = memchr::memchr2(b'\n', b'\r', &text[start..]);
+            next = if lf_only {
+                memchr::memchr(b'\n', &text[start..])
+            } else {
+                memchr::memchr2(b'\n', b'\r', &text[start..])
+            };
         }
         this.len += line_len(text.len() - start);
         this
