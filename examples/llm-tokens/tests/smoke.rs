@@ -279,37 +279,54 @@ struct Redis {
     url: String,
 }
 
+/// A redis-server on a free port. The port is found by binding and releasing it, so another
+/// socket of this test binary (an ephemeral client port) can take it before redis-server
+/// binds: redis-server then exits at once (its log, which says so, goes to stdout). Such a
+/// start is retried on a new port rather than waited on.
 async fn redis() -> Redis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server is needed for this test: run `cargo xtask ci`, which installs it");
-    let addr = format!("127.0.0.1:{port}");
-    timeout(NETWORK, async {
-        while TcpStream::connect(&addr).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect(
+                "redis-server is needed for this test: run `cargo xtask ci`, which installs it",
+            );
+        let addr = format!("127.0.0.1:{port}");
+        let listening = timeout(NETWORK, async {
+            loop {
+                if TcpStream::connect(&addr).await.is_ok() {
+                    return true;
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("redis-server listening in time");
+        if listening {
+            return Redis {
+                _child: child,
+                url: format!("redis://{addr}"),
+            };
         }
-    })
-    .await
-    .expect("redis-server listening in time");
-    Redis {
-        _child: child,
-        url: format!("redis://{addr}"),
     }
+    panic!("redis-server exited at start on five free ports in a row");
 }
 
 #[tokio::test]
