@@ -188,6 +188,7 @@ mod future;
 mod gap;
 pub mod generation;
 mod hub;
+mod id_field;
 mod joined;
 mod last_event_id;
 mod layer;

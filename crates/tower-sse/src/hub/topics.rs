@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use tower_sse_core::{EventLog, TopicSet};
 
@@ -22,6 +22,7 @@ use super::{
     Hub, HubError,
     subscription::{Start, Subscription},
 };
+use crate::id_field;
 
 /// What a log reports as unknown: NUL is in no log id (the conformance suite checks it).
 const UNKNOWN_CURSOR: &str = "\0unknown-composite-cursor";
@@ -109,52 +110,17 @@ impl Merge {
     /// Records the frame's id as its topic's position and writes the composite cursor in its
     /// place. A frame with an empty id (a gap signal without a position) leaves the position.
     fn rewrite(&mut self, topic: usize, frame: &Bytes) -> Bytes {
-        let (line, id) = match find_id(frame) {
-            Some((start, end, id)) => (Some((start, end)), id),
-            None => (None, ""),
-        };
-        if !id.is_empty() {
+        let found = id_field::last_id(frame);
+        if let Some(id) = found
+            .as_ref()
+            .and_then(|(_, id)| std::str::from_utf8(id).ok())
+            .filter(|id| !id.is_empty())
+        {
             self.positions[topic] = Some(Arc::from(id));
         }
         let cursor = self.set.encode_cursor(topic, &self.positions);
-        let mut out = BytesMut::with_capacity(frame.len() + cursor.len() + 5);
-        let (before, after) = match line {
-            Some((start, end)) => (&frame[..start], &frame[end..]),
-            None => (&frame[..0], &frame[..]),
-        };
-        out.extend_from_slice(before);
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(cursor.as_bytes());
-        out.extend_from_slice(b"\n");
-        out.extend_from_slice(after);
-        out.freeze()
+        id_field::with_id(frame, found.map(|(line, _)| line), &cursor)
     }
-}
-
-/// The `id` line of an encoded event (LF line ends, as the encoder writes): its byte range,
-/// line end included, and its value.
-fn find_id(frame: &[u8]) -> Option<(usize, usize, &str)> {
-    let mut start = 0;
-    while start < frame.len() {
-        let end = memchr::memchr(b'\n', &frame[start..]).map_or(frame.len(), |i| start + i + 1);
-        let line = &frame[start..end];
-        let content = line.strip_suffix(b"\n").unwrap_or(line);
-        if content.is_empty() {
-            return None;
-        }
-        let value = if content == b"id" {
-            Some(&b""[..])
-        } else {
-            content
-                .strip_prefix(b"id:")
-                .map(|v| v.strip_prefix(b" ").unwrap_or(v))
-        };
-        if let Some(value) = value {
-            return Some((start, end, std::str::from_utf8(value).unwrap_or("")));
-        }
-        start = end;
-    }
-    None
 }
 
 #[cfg(test)]

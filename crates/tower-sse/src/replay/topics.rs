@@ -39,7 +39,7 @@ use super::{
     DynLog, ReplayConfig, TopicResume,
     topic::{Block, MAX_HELD_EVENT, block_id},
 };
-use crate::{SSE_GAP, SSE_REPLAY_FROM};
+use crate::{SSE_GAP, SSE_REPLAY_FROM, id_field::replace_id};
 
 /// What a log reads as an unknown cursor: NUL is in no log id (the log conformance suite
 /// checks it).
@@ -396,57 +396,9 @@ impl<'a> Iterator for Blocks<'a> {
     }
 }
 
-/// `block` with the value of its last `id` field replaced by `id` (WHATWG: the last one
-/// counts), or with `id: <id>` as its first line when it has none. Line ends are kept.
-fn replace_id(block: &[u8], id: &str) -> Bytes {
-    let mut last = None;
-    let mut start = 0;
-    while start < block.len() {
-        let end = memchr::memchr2(b'\n', b'\r', &block[start..]).map_or(block.len(), |i| start + i);
-        let line = &block[start..end];
-        if line == b"id" || line.starts_with(b"id:") {
-            last = Some((start, end));
-        }
-        // The next line starts after this line's end (CRLF is one).
-        start = match block.get(end..end + 2) {
-            Some(b"\r\n") => end + 2,
-            _ => end + 1,
-        };
-    }
-    let mut out = BytesMut::with_capacity(block.len() + id.len() + 5);
-    match last {
-        Some((start, end)) => {
-            out.extend_from_slice(&block[..start]);
-            out.extend_from_slice(b"id: ");
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(&block[end..]);
-        }
-        None => {
-            out.extend_from_slice(b"id: ");
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(b"\n");
-            out.extend_from_slice(block);
-        }
-    }
-    out.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_last_id_is_replaced_and_line_ends_kept() {
-        assert_eq!(
-            &replace_id(b"id: 1\r\ndata: id: 2\r\nid:3\r\n\r\n", "x y")[..],
-            b"id: 1\r\ndata: id: 2\r\nid: x y\r\n\r\n"
-        );
-        assert_eq!(
-            &replace_id(b":c\nid\ndata: a\n\n", "k")[..],
-            b":c\nid: k\ndata: a\n\n"
-        );
-        assert_eq!(&replace_id(b"data: a\n\n", "k")[..], b"id: k\ndata: a\n\n");
-    }
 
     #[test]
     fn blocks_split_at_blank_lines() {
