@@ -51,6 +51,7 @@ mod cursor;
 mod decode;
 mod event;
 mod live;
+mod masks;
 mod memory;
 mod replay;
 mod retention;

@@ -45,35 +45,10 @@ impl LineEnds {
     }
 }
 
-/// The line-end mask of the (up to) 64 bytes of `buf` at `at`.
+/// The line-end mask of the (up to) 64 bytes of `buf` at `at` (SSE2 on x86_64).
+#[inline(always)]
 fn block_bits(buf: &[u8], at: usize) -> u64 {
-    match buf.get(at..at + 64) {
-        Some(block) => {
-            // Compare all 64 bytes first (vectorised), then gather one bit per byte, eight
-            // bytes at a time: multiplying bytes of 0 or 1 by this constant moves byte i's
-            // bit to bit 56 + i, with no carries.
-            let mut flags = [0u8; 64];
-            for (flag, &b) in flags.iter_mut().zip(block) {
-                *flag = u8::from((b == b'\n') | (b == b'\r'));
-            }
-            let mut bits = 0;
-            for (i, word) in flags.chunks_exact(8).enumerate() {
-                let mut bytes = [0; 8];
-                bytes.copy_from_slice(word);
-                let gathered = u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56;
-                bits |= gathered << (8 * i);
-            }
-            bits
-        }
-        None => buf
-            .get(at..)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .fold(0, |bits, (i, &b)| {
-                bits | u64::from((b == b'\n') | (b == b'\r')) << i
-            }),
-    }
+    crate::masks::with_block(buf, at, crate::masks::line_end_mask)
 }
 
 #[cfg(test)]
