@@ -92,19 +92,26 @@ pub(crate) fn with_block<T>(text: &[u8], at: usize, masks: impl FnOnce(&[u8; 64]
     }
 }
 
+/// `len` bytes of letters with an LF and a CR in every `period`, spread unevenly: test input
+/// for the line-end finders.
+#[cfg(test)]
+pub(crate) fn mixed_text(len: u32, period: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| match (i * 7919) % period {
+            0 => b'\n',
+            1 => b'\r',
+            n => b'a' + (n % 26) as u8,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn masks_agree_with_the_bytes_and_the_portable_version() {
-        let text: Vec<u8> = (0..300u32)
-            .map(|i| match (i * 7919) % 13 {
-                0 => b'\n',
-                1 => b'\r',
-                n => b'a' + n as u8,
-            })
-            .collect();
+        let text = mixed_text(300, 13);
         for at in [0, 1, 63, 64, 100, 236, 250, 299, 300] {
             let ends = with_block(&text, at, line_end_mask);
             #[cfg(target_arch = "x86_64")]

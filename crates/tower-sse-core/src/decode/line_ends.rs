@@ -84,13 +84,7 @@ mod tests {
 
     #[test]
     fn agrees_with_a_plain_search_from_any_start() {
-        let buf: Vec<u8> = (0..500u32)
-            .map(|i| match (i * 7919) % 23 {
-                0 => b'\n',
-                1 => b'\r',
-                n => b'a' + n as u8,
-            })
-            .collect();
+        let buf = crate::masks::mixed_text(500, 23);
         for from in 0..buf.len() {
             let mut ends = LineEnds::default();
             ends.reset(&buf);
