@@ -281,29 +281,38 @@ fn host_triple() -> Result<String> {
         .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
 }
 
+/// Builds the load tools in release (the demo, `storm`, and the socket benchmarks) in one
+/// `cargo build`, so that every one of them is built with the same features of the shared
+/// crates: built apart, the e2e package alone and the demo with it unify features differently
+/// and the library crates are compiled twice. Returns the release directory.
+pub(crate) fn build_load_tools() -> Result<PathBuf> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "--package",
+        "example-demo",
+        "--package",
+        "tower-sse-e2e",
+        "--bin",
+        "example-demo",
+        "--bin",
+        "storm",
+    ];
+    for bench in sockets::BENCHES {
+        args.extend(["--bin", bench]);
+    }
+    run("load tools build (release)", cargo().args(args))?;
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("release"))
+}
+
 /// The reconnect storm (`e2e/src/bin/storm.rs`) against the release demo, over `MemoryLog`
 /// and `RedisLog`: 10,000 clients, or with `smoke` 300 clients 100 events behind, which fails
 /// on any lost, duplicated or wrong event. Prints a markdown table for BENCHMARKS.md.
 fn storm(smoke: bool) -> Result {
     ensure_tool("redis-server", "redis-server")?;
-    run(
-        "storm build (release)",
-        cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "example-demo",
-            "--package",
-            "tower-sse-e2e",
-            "--bin",
-            "example-demo",
-            "--bin",
-            "storm",
-        ]),
-    )?;
-    let release = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("release");
+    let release = build_load_tools()?;
     let mut command = Command::new(release.join("storm"));
     command
         .arg("--demo")

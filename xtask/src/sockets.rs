@@ -8,30 +8,16 @@
 //! `ARGS` go to the binary (`--smoke` for the short run `cargo xtask ci` makes, which fails
 //! on a lost, duplicated or out-of-order event, or a dropped stream or missing heartbeat).
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
-use crate::{Result, cargo, root, run};
+use crate::{Result, run};
 
 /// The benchmark binaries this module runs.
 pub(crate) const BENCHES: &[&str] = &["fanout", "idle"];
 
 /// Builds `bench` (one of [`BENCHES`]) in release and runs it with `args`.
 pub(crate) fn bench(bench: &str, args: &[String]) -> Result {
-    run(
-        &format!("{bench} build (release)"),
-        cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "tower-sse-e2e",
-            "--bin",
-            bench,
-        ]),
-    )?;
-    let binary = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("release")
-        .join(bench);
+    let binary = crate::build_load_tools()?.join(bench);
     let step = if args.is_empty() {
         bench.to_owned()
     } else {
