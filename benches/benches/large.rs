@@ -4,7 +4,8 @@
 //! Run with `cargo bench -p tower-sse-benches --bench large`. Knobs (environment):
 //! - `LARGE_BENCH_EVENTS`: events per run (default 200,000);
 //! - `LARGE_BENCH_SHAPES`: a comma list of `large`, `small` (default both);
-//! - `LARGE_BENCH_RUNS`: runs per row, the one with the least server CPU is kept (default 3);
+//! - `LARGE_BENCH_RUNS`: runs per row, alternating between the rows of a table, the one with the
+//!   least server CPU is kept (default 3);
 //! - `LARGE_BENCH_ROUTES`: a comma list of route names (`axum`, `layer`, `layer-shared`,
 //!   `layer-no-coalesce`; default all), e.g. to profile one server with `perf`;
 //! - `LARGE_BENCH_CLIENTS`: a comma list of `raw`, `hyper` (default both);
@@ -159,12 +160,24 @@ fn main() {
                 .filter(|(r, _)| picked(&routes, r))
                 // Bursts matter for small events only: large ones are never joined.
                 .filter(|(r, _)| burst(r).is_none() || shape.name == "small");
-            for (route, name) in shape_routes {
-                let path = format!("/{}/{route}", shape.name);
-                let best = (0..runs)
-                    .map(|_| rt.block_on(measure(addr, &path, client)))
-                    .min_by(|a, b| a.cpu.total_cmp(&b.cpu))
-                    .unwrap();
+            let shape_routes: Vec<_> = shape_routes.collect();
+            let path = |route: &str| format!("/{}/{route}", shape.name);
+            // The runs alternate between the routes (A B C, A B C, ...), so that every route's
+            // least CPU is picked from the same stretch of the host's load: on a shared or
+            // virtual machine that load drifts over a run of the bench, and routes measured
+            // one after the other would carry the drift into their ratios.
+            let mut bests: Vec<Option<Run>> = shape_routes.iter().map(|_| None).collect();
+            for _ in 0..runs {
+                for ((route, _), best) in shape_routes.iter().zip(&mut bests) {
+                    let run = rt.block_on(measure(addr, &path(route), client));
+                    if best.as_ref().is_none_or(|b| run.cpu < b.cpu) {
+                        *best = Some(run);
+                    }
+                }
+            }
+            for ((route, name), best) in shape_routes.into_iter().zip(bests) {
+                let path = path(route);
+                let best = best.expect("at least one run");
                 // Every route sends every event (axum's encoder writes the same bytes as
                 // ours for these shapes; the layer adds its priming frame).
                 let expected = (events * event_len) as u64;
