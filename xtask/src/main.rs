@@ -308,7 +308,9 @@ fn storm(smoke: bool) -> Result {
     command
         .arg("--demo")
         .arg(release.join("example-demo"))
-        .args(["--log", "all"]);
+        .args(["--log", "all"])
+        // Each of memory and redis without and with the demo's publish runtime.
+        .args(["--publish-runtime", "both"]);
     if smoke {
         command.arg("--smoke");
     }
