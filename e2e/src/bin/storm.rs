@@ -935,16 +935,23 @@ async fn storm(
         let mut slow: Vec<(u64, u64)> = (0..last)
             .filter_map(|n| {
                 let sent = published.sent[n].load(Ordering::Acquire);
-                (storm_start..=storm_end)
-                    .contains(&sent)
-                    .then(|| (published.round_trip[n].load(Ordering::Acquire), sent - storm_start))
+                (storm_start..=storm_end).contains(&sent).then(|| {
+                    (
+                        published.round_trip[n].load(Ordering::Acquire),
+                        sent - storm_start,
+                    )
+                })
             })
             .collect();
         eprintln!("publish samples {}", slow.len());
         slow.sort_unstable();
         slow.reverse();
         for (rt, at) in slow.iter().take(30) {
-            eprintln!("  slow publish {:.1} ms at {:.3} s", *rt as f64 / 1e3, *at as f64 / 1e6);
+            eprintln!(
+                "  slow publish {:.1} ms at {:.3} s",
+                *rt as f64 / 1e3,
+                *at as f64 / 1e6
+            );
         }
     }
     publish.sort_unstable();

@@ -149,9 +149,10 @@ impl Options {
                     options.auth_token = Some(value);
                 }
                 "--publish-addr" => {
-                    options.publish_addr = Some(value.parse().map_err(|_| {
-                        format!("--publish-addr takes HOST:PORT, not {value:?}")
-                    })?);
+                    options.publish_addr =
+                        Some(value.parse().map_err(|_| {
+                            format!("--publish-addr takes HOST:PORT, not {value:?}")
+                        })?);
                 }
                 _ => return Err(format!("unknown option {flag}")),
             }

@@ -105,4 +105,3 @@ async fn serve(
         .await
         .map_err(|e| e.to_string())
 }
-
