@@ -5,7 +5,7 @@
 //! handler itself takes microseconds). A publisher that must stay fast then gets its own
 //! listener, on a one-thread tokio runtime on its own OS thread: the kernel schedules that
 //! thread as soon as a request arrives, whatever the main runtime's queue holds. The same
-//! [`Hub`](tower_sse::Hub) is shared (it is `Send + Sync`): a publish wakes the subscribers'
+//! `Hub` is shared (it is `Send + Sync`): a publish wakes the subscribers'
 //! tasks on the main runtime from this thread.
 //!
 //! Over Redis the publish runtime connects a log of its own: a Redis connection is driven by

@@ -27,7 +27,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// It is a [`Stream`] of frames and an [`http_body::Body`], so it can be returned as a
 /// response body as it is ([`into_response`](Self::into_response)) and wrapped by
-/// [`SseLayer`](crate::SseLayer) for heartbeats and headers. Dropping it unsubscribes.
+/// [`SseLayer`](crate::SseLayer) for heartbeats and headers. Dropping it unsubscribes. As a
+/// `Stream` each item is one event's frame (or the gap signal); as a `Body` the frames ready
+/// at once are joined into one body frame of at most a page ([`REPLAY_PAGE`](crate::REPLAY_PAGE)
+/// events, [`REPLAY_PAGE_BYTES`](crate::REPLAY_PAGE_BYTES)).
 ///
 /// The replay is read from the log in pages as the feed is drained, so a subscriber holds
 /// one page at most, whatever its cursor. The feed ends only with an error: when a later
