@@ -9,13 +9,22 @@
 //!
 //! ```text
 //! storm --demo PATH [--log memory|redis|limit|both|all] [--clients N] [--behind N]
-//!       [--rate N] [--window-ms N] [--smoke]
+//!       [--rate N] [--window-ms N] [--publish-runtime off|on|both] [--smoke]
 //! storm --serve-limit
 //! ```
+//!
+//! `--publish-runtime on` starts the demo with `--publish-addr`: the publisher posts to a
+//! listener served by a runtime of its own (the demo's production setting for a publisher
+//! that must stay fast during a storm); `both` runs each of memory and redis without it and
+//! with it (rows `memory` and `memory, publish runtime`). The limit has one row either way.
 //!
 //! `limit` is the physical limit of the same storm on the same machine: the routes served
 //! with no library (`storm --serve-limit`, see `limit.rs`). `both` is memory and redis, `all`
 //! the three.
+//!
+//! With `STORM_DEBUG` set in the environment, each run also prints on stderr how many
+//! publishes fell in the storm's window (the publisher is sequential: a slow round trip
+//! delays the next) and the 30 slowest, with when they were sent.
 //!
 //! Exit status 1 when any client lost or duplicated an event, or got a wrong one.
 
@@ -52,6 +61,8 @@ struct Settings {
     behind: usize,
     rate: u64,
     window: Duration,
+    /// Without and/or with the demo's `--publish-addr` (memory and redis rows).
+    publish_runtime: Vec<bool>,
     /// The most a run may take before it is declared failed.
     deadline: Duration,
 }
@@ -64,6 +75,7 @@ fn parse() -> Result<Settings, String> {
         behind: 1_000,
         rate: 1_000,
         window: Duration::from_secs(1),
+        publish_runtime: vec![false],
         deadline: Duration::from_secs(60),
     };
     let mut args = std::env::args().skip(1);
@@ -101,6 +113,18 @@ fn parse() -> Result<Settings, String> {
             "--behind" => settings.behind = number()?.max(1) as usize,
             "--rate" => settings.rate = number()?.max(1),
             "--window-ms" => settings.window = Duration::from_millis(number()?),
+            "--publish-runtime" => {
+                settings.publish_runtime = match value.as_str() {
+                    "off" => vec![false],
+                    "on" => vec![true],
+                    "both" => vec![false, true],
+                    _ => {
+                        return Err(format!(
+                            "--publish-runtime is off, on or both, not {value:?}"
+                        ));
+                    }
+                }
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -136,14 +160,21 @@ async fn main() -> ExitCode {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = false;
     for log in settings.logs.clone() {
-        match storm(&settings, log).await {
-            Ok(report) => {
-                println!("{}", report.row());
-                failed |= !report.clean();
-            }
-            Err(e) => {
-                println!("| {log} | failed: {e} |");
-                failed = true;
+        let variants = if log == "limit" {
+            vec![false]
+        } else {
+            settings.publish_runtime.clone()
+        };
+        for publish_runtime in variants {
+            match storm(&settings, log, publish_runtime).await {
+                Ok(report) => {
+                    println!("{}", report.row());
+                    failed |= !report.clean();
+                }
+                Err(e) => {
+                    println!("| {} | failed: {e} |", label(log, publish_runtime));
+                    failed = true;
+                }
             }
         }
     }
@@ -305,8 +336,28 @@ async fn redis_reads(addr: SocketAddr) -> u64 {
         .sum()
 }
 
-/// Starts the demo and reads the address from its first line.
-async fn start_demo(settings: &Settings, log: &str) -> Result<(Guard, SocketAddr, u32), String> {
+/// A row's name: the log, and the publish runtime when on.
+fn label(log: &str, publish_runtime: bool) -> String {
+    if publish_runtime {
+        format!("{log}, publish runtime")
+    } else {
+        log.to_owned()
+    }
+}
+
+/// Where the demo listens: its streams, and `POST /publish` (the same address unless the
+/// publish runtime is on).
+struct Addresses {
+    events: SocketAddr,
+    publish: SocketAddr,
+}
+
+/// Starts the demo and reads the addresses from its first lines.
+async fn start_demo(
+    settings: &Settings,
+    log: &str,
+    publish_runtime: bool,
+) -> Result<(Guard, Addresses, u32), String> {
     let mut command = if log == "limit" {
         let mut command =
             Command::new(std::env::current_exe().map_err(|e| format!("this binary: {e}"))?);
@@ -315,6 +366,9 @@ async fn start_demo(settings: &Settings, log: &str) -> Result<(Guard, SocketAddr
     } else {
         let mut command = Command::new(&settings.demo);
         command.args(["--addr", "127.0.0.1:0", "--tick-ms", "0", "--log", log]);
+        if publish_runtime {
+            command.args(["--publish-addr", "127.0.0.1:0"]);
+        }
         command
     };
     command
@@ -338,8 +392,28 @@ async fn start_demo(settings: &Settings, log: &str) -> Result<(Guard, SocketAddr
         .strip_prefix("listening on http://")
         .and_then(|a| a.trim().parse().ok())
         .ok_or(format!("demo said {first:?}"))?;
+    let publish = if publish_runtime {
+        let second = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .map_err(|_| "demo printed no publish address for 20 s")?
+            .map_err(|e| e.to_string())?
+            .ok_or("demo exited before publishing")?;
+        second
+            .strip_prefix("publishing on http://")
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or(format!("demo said {second:?}"))?
+    } else {
+        addr
+    };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((guard, addr, pid))
+    Ok((
+        guard,
+        Addresses {
+            events: addr,
+            publish,
+        },
+        pid,
+    ))
 }
 
 /// What was published, shared by the publisher and every client.
@@ -554,7 +628,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 struct Report {
-    log: &'static str,
+    log: String,
     clients: usize,
     behind: usize,
     lost: u64,
@@ -610,7 +684,11 @@ impl Report {
     }
 }
 
-async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String> {
+async fn storm(
+    settings: &Settings,
+    log: &'static str,
+    publish_runtime: bool,
+) -> Result<Report, String> {
     let (redis, log_arg) = if log == "redis" {
         let (guard, addr) = start_redis().await?;
         (Some((guard, addr)), format!("redis://{addr}"))
@@ -618,7 +696,8 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         (None, log.to_owned())
     };
     let redis_addr = redis.as_ref().map(|(_, addr)| *addr);
-    let (_demo, addr, pid) = start_demo(settings, &log_arg).await?;
+    let (_demo, addresses, pid) = start_demo(settings, &log_arg, publish_runtime).await?;
+    let addr = addresses.events;
 
     let capacity = settings.rate as usize * (settings.deadline.as_secs() as usize + 10)
         + settings.behind
@@ -664,7 +743,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
 
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = measure.spawn(publisher(
-        addr,
+        addresses.publish,
         settings.rate,
         Arc::clone(&published),
         Arc::clone(&stop),
@@ -760,7 +839,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         .map_err(|e| format!("publisher: {e}"))?;
     // A last event so every client wakes up to see `stop`.
     {
-        let stream = connect_from(addr, 0).await?;
+        let stream = connect_from(addresses.publish, 0).await?;
         let (mut sender, connection) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
@@ -792,7 +871,7 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
     let _ = sampler.await;
 
     let mut report = Report {
-        log,
+        log: label(log, publish_runtime),
         clients: settings.clients,
         behind: settings.behind,
         lost: 0,
@@ -852,6 +931,29 @@ async fn storm(settings: &Settings, log: &'static str) -> Result<Report, String>
         })
         .map(|n| published.round_trip[n].load(Ordering::Acquire))
         .collect();
+    if std::env::var_os("STORM_DEBUG").is_some() {
+        let mut slow: Vec<(u64, u64)> = (0..last)
+            .filter_map(|n| {
+                let sent = published.sent[n].load(Ordering::Acquire);
+                (storm_start..=storm_end).contains(&sent).then(|| {
+                    (
+                        published.round_trip[n].load(Ordering::Acquire),
+                        sent - storm_start,
+                    )
+                })
+            })
+            .collect();
+        eprintln!("publish samples {}", slow.len());
+        slow.sort_unstable();
+        slow.reverse();
+        for (rt, at) in slow.iter().take(30) {
+            eprintln!(
+                "  slow publish {:.1} ms at {:.3} s",
+                *rt as f64 / 1e3,
+                *at as f64 / 1e6
+            );
+        }
+    }
     publish.sort_unstable();
     report.publish = (percentile(&publish, 0.5), percentile(&publish, 0.99));
     let mut live: Vec<u64> = observer_latency

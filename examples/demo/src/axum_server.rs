@@ -24,7 +24,7 @@ async fn events(State(hub): State<app::DemoHub>, last: LastEventId, head: Parts)
     }
 }
 
-async fn publish(State(hub): State<app::DemoHub>, head: Parts, body: Bytes) -> Response {
+pub(crate) async fn publish(State(hub): State<app::DemoHub>, head: Parts, body: Bytes) -> Response {
     match topics::publish(&hub, &head, &body).await {
         Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
         Err(refusal) => (refusal.status, refusal.message).into_response(),

@@ -16,10 +16,13 @@
 //! --tls-key PEM          certificate chain and key (PKCS#8, PKCS#1 or SEC1; RSA or ECDSA)
 //! --auth-token TOKEN     topics named `private/...` need this token (without the flag they
 //!                        are refused): `Authorization: Bearer TOKEN` or `?access_token=TOKEN`
+//! --publish-addr ADDR    also serve `POST /publish` on ADDR, from a runtime of its own on its
+//!                        own thread, so publishing stays fast while the main runtime is
+//!                        saturated (axum over plain HTTP; see the README's production notes)
 //! ```
 //!
 //! The first line on stdout is `listening on http://ADDR` (`https://` with `--tls-cert`)
-//! with the bound address.
+//! with the bound address; with `--publish-addr` the second is `publishing on http://ADDR`.
 //!
 //! Routes: `GET /` a page that shows the stream; `GET /events?topic=A&topic=B` the stream of
 //! those topics (default `demo`; at most 32; resumes from `Last-Event-ID` or `?lastEventId=`;
@@ -40,6 +43,7 @@ mod app;
 mod axum_server;
 mod options;
 mod poem_server;
+mod publish_runtime;
 mod telemetry;
 mod tls;
 mod topics;
@@ -126,6 +130,14 @@ async fn run(options: Options) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{addr}");
+    let publisher = match options.publish_addr {
+        Some(addr) => {
+            let publisher = publish_runtime::PublishListener::bind(addr)?;
+            println!("publishing on http://{}", publisher.local_addr()?);
+            Some(publisher)
+        }
+        None => None,
+    };
     let _ = std::io::stdout().flush();
     eprintln!(
         "framework {}, heartbeat {:?}, retry {:?}, tick {:?}",
@@ -139,6 +151,13 @@ async fn run(options: Options) -> Result<(), String> {
         app::spawn_ticker(hub.clone(), every, shutdown.clone());
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(publisher) = publisher {
+        let redis = match &options.log {
+            LogChoice::Redis(url) => Some((url.clone(), retention, options.auth_token.clone())),
+            LogChoice::Memory => None,
+        };
+        publisher.spawn(hub.clone(), redis, shutdown.clone())?;
+    }
 
     let served = match options.framework {
         Framework::Axum => axum_server::serve(listener, hub, layer, shutdown, tls).await,

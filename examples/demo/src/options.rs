@@ -4,7 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
 [--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N] \
-[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN]";
+[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN] \
+[--publish-addr ADDR]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Framework {
@@ -45,6 +46,9 @@ pub(crate) struct Options {
     pub(crate) tls: Option<TlsFiles>,
     /// `--auth-token`: what `private/` topics need; `None` refuses them.
     pub(crate) auth_token: Option<String>,
+    /// `--publish-addr`: `POST /publish` also on this listener, served by a runtime of its
+    /// own (axum, plain HTTP).
+    pub(crate) publish_addr: Option<SocketAddr>,
 }
 
 /// The PEM files behind `--tls-cert` and `--tls-key`.
@@ -69,6 +73,7 @@ impl Options {
             accel_buffering: true,
             tls: None,
             auth_token: None,
+            publish_addr: None,
         };
         let (mut tls_cert, mut tls_key) = (None, None);
         while let Some(flag) = args.next() {
@@ -143,6 +148,12 @@ impl Options {
                     }
                     options.auth_token = Some(value);
                 }
+                "--publish-addr" => {
+                    options.publish_addr =
+                        Some(value.parse().map_err(|_| {
+                            format!("--publish-addr takes HOST:PORT, not {value:?}")
+                        })?);
+                }
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
@@ -152,6 +163,11 @@ impl Options {
             (Some(_), None) => return Err("--tls-cert needs --tls-key".to_owned()),
             (None, Some(_)) => return Err("--tls-key needs --tls-cert".to_owned()),
         };
+        if options.publish_addr.is_some()
+            && (options.framework != Framework::Axum || options.tls.is_some())
+        {
+            return Err("--publish-addr is for --framework axum over plain HTTP".to_owned());
+        }
         Ok(options)
     }
 }

@@ -5,10 +5,10 @@ use std::{
     fmt,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 use http::{HeaderValue, Response, header::CONTENT_TYPE};
 use http_body::{Body, Frame, SizeHint};
@@ -27,7 +27,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// It is a [`Stream`] of frames and an [`http_body::Body`], so it can be returned as a
 /// response body as it is ([`into_response`](Self::into_response)) and wrapped by
-/// [`SseLayer`](crate::SseLayer) for heartbeats and headers. Dropping it unsubscribes.
+/// [`SseLayer`](crate::SseLayer) for heartbeats and headers. Dropping it unsubscribes. As a
+/// `Stream` each item is one event's frame (or the gap signal); as a `Body` the frames ready
+/// at once are joined into one body frame of at most a page ([`REPLAY_PAGE`](crate::REPLAY_PAGE)
+/// events, [`REPLAY_PAGE_BYTES`](crate::REPLAY_PAGE_BYTES)).
 ///
 /// The replay is read from the log in pages as the feed is drained, so a subscriber holds
 /// one page at most, whatever its cursor. The feed ends only with an error: when a later
@@ -37,6 +40,10 @@ pub struct Subscription {
     outcome: Option<ReplayOutcome>,
     // One allocation per subscription: the state machine of an async loop.
     feed: BoxFeed,
+    /// As a body: an error met while joining frames, yielded after them.
+    failed: Option<SubscriptionError>,
+    /// As a body: the feed has ended (it must not be polled again).
+    ended: bool,
 }
 
 pub(super) type BoxFeed = Pin<Box<dyn Stream<Item = Result<Bytes, SubscriptionError>> + Send>>;
@@ -143,7 +150,12 @@ impl Subscription {
         }
         let outcome = feed.outcome.take();
         let feed = Self::unfold(feed);
-        Self { outcome, feed }
+        Self {
+            outcome,
+            feed,
+            failed: None,
+            ended: false,
+        }
     }
 
     /// The subscription's frames as a boxed stream that ends after the first error.
@@ -162,6 +174,8 @@ impl Subscription {
         Self {
             outcome: None,
             feed,
+            failed: None,
+            ended: false,
         }
     }
 
@@ -185,22 +199,71 @@ impl Subscription {
 impl Stream for Subscription {
     type Item = Result<Bytes, SubscriptionError>;
 
+    /// One event's frame (or the gap signal) per item.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.feed.poll_next_unpin(cx)
+        if let Some(error) = self.failed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let item = ready!(self.feed.poll_next_unpin(cx));
+        self.ended = item.is_none();
+        Poll::Ready(item)
     }
 }
+
+/// The most bytes of frames a body frame of a [`Subscription`] joins: a replay page's.
+const BODY_FRAME_BYTES: usize = REPLAY_PAGE_BYTES;
+
+/// The most frames a body frame of a [`Subscription`] joins: a replay page's.
+const BODY_FRAME_EVENTS: usize = REPLAY_PAGE;
 
 impl Body for Subscription {
     type Data = Bytes;
     type Error = SubscriptionError;
 
+    /// Every frame ready now, up to a page ([`REPLAY_PAGE`] events, [`REPLAY_PAGE_BYTES`]),
+    /// joined into one body frame: a replay page or a live backlog goes through the layer,
+    /// the framework's body and hyper once, not once per event (per event, those layers
+    /// cost more than the copy; in a reconnect storm they were most of the server's time).
+    /// A single ready frame is passed on as it is.
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, SubscriptionError>>> {
-        self.feed
-            .poll_next_unpin(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
+        let first = match ready!(self.as_mut().poll_next(cx)) {
+            Some(Ok(frame)) => frame,
+            other => return Poll::Ready(other.map(|r| r.map(Frame::data))),
+        };
+        let mut joined: Option<BytesMut> = None;
+        let mut len = first.len();
+        let mut count = 1;
+        while len < BODY_FRAME_BYTES && count < BODY_FRAME_EVENTS && !self.ended {
+            let frame = match self.feed.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                // Sent after what was joined.
+                Poll::Ready(Some(Err(error))) => {
+                    self.failed = Some(error);
+                    break;
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            };
+            let buf = joined.get_or_insert_with(|| {
+                let mut buf = BytesMut::with_capacity((len * 8).clamp(len, BODY_FRAME_BYTES));
+                buf.extend_from_slice(&first);
+                buf
+            });
+            buf.extend_from_slice(&frame);
+            len += frame.len();
+            count += 1;
+        }
+        let data = joined.map_or(first, BytesMut::freeze);
+        Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn size_hint(&self) -> SizeHint {
