@@ -103,19 +103,28 @@ impl Alarms {
                 return Poll::Ready(Alarm::Shutdown);
             }
         }
-        let Some(timer) = this.timer.as_mut().as_pin_mut() else {
+        let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
             return Poll::Pending;
         };
-        ready!(timer.poll(cx));
+        ready!(timer.as_mut().poll(cx));
         let now = Instant::now();
         if this.lifetime_end.is_some_and(|end| end <= now) {
             *this.lifetime_end = None;
             rearm(this.timer, deadline(*this.heartbeat, None, now));
             return Poll::Ready(Alarm::LifetimeOver);
         }
+        // The next beat is due an interval after this one was due, not after it was polled
+        // (as a tokio `Interval` does): streams due in the same tick of the timer stay
+        // together, one wake-up of the runtime for them all, instead of drifting apart by the
+        // time each waited to be polled. A stream more than an interval late starts afresh.
+        let due = timer.deadline();
+        let from = match *this.heartbeat {
+            Some(interval) if due + interval > now => due,
+            _ => now,
+        };
         rearm(
             this.timer,
-            deadline(*this.heartbeat, *this.lifetime_end, now),
+            deadline(*this.heartbeat, *this.lifetime_end, from),
         );
         Poll::Ready(Alarm::Heartbeat)
     }
@@ -125,13 +134,14 @@ impl Alarms {
     }
 }
 
-/// The next time the timer must fire: the heartbeat or the end of life, whichever is first.
+/// The next time the timer must fire: the heartbeat (an interval after `from`) or the end of
+/// life, whichever is first.
 fn deadline(
     heartbeat: Option<Duration>,
     lifetime_end: Option<Instant>,
-    now: Instant,
+    from: Instant,
 ) -> Option<Instant> {
-    let beat = heartbeat.map(|interval| now + interval);
+    let beat = heartbeat.map(|interval| from + interval);
     match (beat, lifetime_end) {
         (Some(beat), Some(end)) => Some(beat.min(end)),
         (beat, end) => beat.or(end),
@@ -143,5 +153,60 @@ fn rearm(mut timer: Pin<&mut Option<Sleep>>, deadline: Option<Instant>) {
         (Some(sleep), Some(deadline)) => sleep.reset(deadline),
         (None, Some(deadline)) => timer.set(Some(sleep_until(deadline))),
         (_, None) => timer.set(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn alarms(heartbeat: Duration) -> Pin<Box<Alarms>> {
+        let config = Config {
+            heartbeat: Some(heartbeat),
+            ..Config::default()
+        };
+        Alarms::new(&config).expect("a heartbeat needs a timer")
+    }
+
+    fn poll(alarms: &mut Pin<Box<Alarms>>) -> Poll<Alarm> {
+        alarms
+            .as_mut()
+            .poll_alarm(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn next_due(alarms: &Alarms) -> Instant {
+        alarms.timer.as_ref().map(Sleep::deadline).expect("armed")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beats_keep_their_phase_and_frames_restart_it() {
+        let interval = Duration::from_secs(10);
+        let start = Instant::now();
+        let mut alarms = alarms(interval);
+        assert_eq!(poll(&mut alarms), Poll::Pending);
+        assert_eq!(next_due(&alarms), start + interval);
+
+        // Polled 300 ms after it was due (a busy runtime): the next beat is still due one
+        // interval after this one was due, not after it was polled.
+        tokio::time::advance(interval + Duration::from_millis(300)).await;
+        assert_eq!(poll(&mut alarms), Poll::Ready(Alarm::Heartbeat));
+        assert_eq!(next_due(&alarms), start + 2 * interval);
+        assert_eq!(poll(&mut alarms), Poll::Pending);
+
+        // More than a whole interval late: no burst of beats to catch up, the next one is an
+        // interval from now.
+        tokio::time::advance(interval + Duration::from_secs(15)).await;
+        let now = Instant::now();
+        assert_eq!(poll(&mut alarms), Poll::Ready(Alarm::Heartbeat));
+        assert_eq!(next_due(&alarms), now + interval);
+        assert_eq!(poll(&mut alarms), Poll::Pending);
+
+        // A frame restarts the interval from the moment it went out.
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(!alarms.as_mut().on_frame());
+        assert_eq!(next_due(&alarms), Instant::now() + interval);
+        assert_eq!(poll(&mut alarms), Poll::Pending);
     }
 }
