@@ -405,10 +405,7 @@ mod tests {
 
     /// Bytes from the few that matter to the tracker.
     fn sse_bytes(max: usize) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(
-            proptest::sample::select(&b"a:\r\n "[..]),
-            0..max,
-        )
+        proptest::collection::vec(proptest::sample::select(&b"a:\r\n "[..]), 0..max)
     }
 
     proptest::proptest! {
