@@ -95,6 +95,11 @@ impl SseLayer {
     /// The timer restarts on every frame written to the client, and a heartbeat is only ever
     /// inserted between events. A zero interval turns heartbeats off, like
     /// [`no_heartbeat`](Self::no_heartbeat).
+    ///
+    /// The first heartbeat after a frame is due exactly `interval` after it. The beats of a
+    /// stream that stays idle are due on a grid shared by the process's streams, in steps of
+    /// at most 8 ms and 1/64 of the interval, so may come up to one step late: streams due in
+    /// the same step then cost one wake-up of the runtime, not one each.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
         self.config_mut().heartbeat = (!interval.is_zero()).then_some(interval);
         self

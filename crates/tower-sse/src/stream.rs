@@ -171,7 +171,9 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 }
             }
 
-            let mut joined = Joined::new(this.config.coalesce_limit);
+            // Made at the first ready frame: an idle poll, the most common one, builds none.
+            let mut gathered: Option<Joined> = None;
+            let limit = this.config.coalesce_limit;
             let stop = if busy {
                 Stop::Pending
             } else {
@@ -183,7 +185,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                             if let Some(resume) = this.resume.take() {
                                 let held = resume.finish();
                                 this.tracker.observe(&held);
-                                joined.push(held);
+                                joined(&mut gathered, limit).push(held);
                             }
                             break Stop::Changed;
                         }
@@ -202,7 +204,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                                     } else if resume.wants_output() {
                                         // The live join reads the log before the rest.
                                         this.tracker.observe(&forward);
-                                        joined.push(forward);
+                                        joined(&mut gathered, limit).push(forward);
                                         break Stop::Changed;
                                     }
                                     forward
@@ -218,15 +220,16 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     if *this.phase == Phase::Draining {
                         if let Some(end) = observe_to_boundary(this.tracker, &data) {
                             data.truncate(end);
-                            joined.push(data);
+                            joined(&mut gathered, limit).push(data);
                             *this.phase = Phase::Closing;
                             break Stop::Changed;
                         }
                     } else {
                         this.tracker.observe(&data);
                     }
+                    let joined = joined(&mut gathered, limit);
                     joined.push(data);
-                    if joined.len >= this.config.coalesce_limit.max(1) {
+                    if joined.len >= limit.max(1) {
                         break Stop::Full;
                     }
                     joined.frames += 1;
@@ -236,7 +239,7 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                 }
             };
 
-            if let Some(data) = joined.finish() {
+            if let Some(data) = gathered.and_then(Joined::finish) {
                 if let Some(alarms) = this.alarms.as_mut() {
                     if alarms.as_mut().on_frame() && *this.phase == Phase::Live {
                         this.telemetry.ending(CloseReason::Lifetime);
@@ -282,9 +285,10 @@ impl<B: Body<Data = Bytes>> EventStream<B> {
                     // beat (the timer is re-armed) and wait for the handler.
                     if this.tracker.is_between_events() {
                         this.telemetry.heartbeat();
-                        return Poll::Ready(Some(Ok(write(
-                            this.tracker,
-                            &this.config.heartbeat_frame,
+                        // Not observed: comment lines written between events leave the
+                        // tracker as it was (see `heartbeat_is_transparent`).
+                        return Poll::Ready(Some(Ok(Frame::data(
+                            this.config.heartbeat_frame.clone(),
                         ))));
                     }
                 }
@@ -304,6 +308,11 @@ fn shutdown_triggered(config: &Config) -> bool {
 fn write(tracker: &mut FrameBoundary, frame: &Bytes) -> Frame<Bytes> {
     tracker.observe(frame);
     Frame::data(frame.clone())
+}
+
+/// The frames gathered so far, made at the first one.
+fn joined(gathered: &mut Option<Joined>, limit: usize) -> &mut Joined {
+    gathered.get_or_insert_with(|| Joined::new(limit))
 }
 
 /// Why gathering ready frames stopped.
@@ -392,6 +401,43 @@ mod tests {
         assert_eq!(strip_all(&[b"\xEF\xBB", b"x"]), b"\xEF\xBBx");
         assert_eq!(strip_all(&[b"\xEF", b"\xBBx"]), b"\xEF\xBBx");
         assert_eq!(strip_all(&[b"data"]), b"data");
+    }
+
+    /// Bytes from the few that matter to the tracker.
+    fn sse_bytes(max: usize) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(proptest::sample::select(&b"a:\r\n "[..]), 0..max)
+    }
+
+    proptest::proptest! {
+        /// The heartbeat is written without being observed: any comment frame the layer
+        /// builds, written between events, must leave the tracker as if it had not been there,
+        /// whatever comes next (a CR just before it included).
+        #[test]
+        fn heartbeat_is_transparent(
+            before in sse_bytes(24),
+            text in "[a :\r\n]{0,6}",
+            line in proptest::bool::ANY,
+            after in sse_bytes(24),
+        ) {
+            let mut frame = BytesMut::new();
+            match line {
+                true => tower_sse_core::encode_comment_line(&text, &mut frame),
+                false => tower_sse_core::encode_comment(&text, &mut frame),
+            }
+            let mut seen = FrameBoundary::new();
+            seen.observe(&before);
+            proptest::prop_assume!(seen.is_between_events());
+            let mut skipped = seen.clone();
+            seen.observe(&frame);
+            proptest::prop_assert!(seen.is_between_events());
+            proptest::prop_assert_eq!(seen.events(), skipped.events());
+            for byte in after {
+                seen.observe(&[byte]);
+                skipped.observe(&[byte]);
+                proptest::prop_assert_eq!(seen.position(), skipped.position());
+                proptest::prop_assert_eq!(seen.events(), skipped.events());
+            }
+        }
     }
 
     #[test]
