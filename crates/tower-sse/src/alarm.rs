@@ -174,9 +174,6 @@ const MAX_GRID_STEP_NANOS: u64 = 8_000_000;
 fn on_grid(at: Instant, interval: Duration) -> Instant {
     static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
     let origin = Instant::from_std(*ORIGIN.get_or_init(std::time::Instant::now));
-    let Some(since) = at.checked_duration_since(origin) else {
-        return at;
-    };
     let interval = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
     let mut step = interval >> 6;
     while step > MAX_GRID_STEP_NANOS {
@@ -185,9 +182,14 @@ fn on_grid(at: Instant, interval: Duration) -> Instant {
     if step == 0 {
         return at;
     }
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX) % interval;
     // The grid repeats every interval (its last step may be shorter), so that a grid point
-    // plus the interval is a grid point.
-    let phase = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX) % interval;
+    // plus the interval is a grid point. An instant before the origin (taken before the first
+    // call) is on the same grid, counted backwards.
+    let phase = match at.checked_duration_since(origin) {
+        Some(since) => nanos(since),
+        None => (interval - nanos(origin - at)) % interval,
+    };
     let point = phase.div_ceil(step).saturating_mul(step).min(interval);
     at + Duration::from_nanos(point - phase)
 }
