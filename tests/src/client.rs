@@ -125,3 +125,26 @@ impl Reader {
         events
     }
 }
+
+/// Sends one request to `addr` on a new HTTP/1.1 connection and returns the response head
+/// (the body streams on). Fails the test when the server does not answer within [`NETWORK`].
+///
+/// # Panics
+///
+/// When the connection, the handshake or the request fails, or the answer takes too long.
+pub async fn send<B>(addr: &str, request: Request<B>) -> Response<Incoming>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    tokio::time::timeout(NETWORK, sender.send_request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}

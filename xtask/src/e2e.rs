@@ -32,19 +32,7 @@ pub(crate) fn e2e(install_only: bool) -> Result {
     if install_only {
         return Ok(());
     }
-    run(
-        "e2e build (release)",
-        cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "example-demo",
-            "--package",
-            "example-llm-tokens",
-            "--package",
-            "tower-sse-e2e",
-        ]),
-    )?;
+    release_build("e2e build (release)")?;
     let release = target_dir().join("release");
     let root = root();
     run(
@@ -134,4 +122,24 @@ fn install() -> Result<PathBuf> {
         )?;
     }
     Ok(node_dir)
+}
+
+/// Builds everything the e2e run and the load benchmarks start, in release, as one cargo
+/// command: the demo, the LLM example and every binary of the e2e package (the harness,
+/// `storm`, `fanout`, `idle`). One package set means one feature set for the shared crates,
+/// so a second call builds nothing.
+pub(crate) fn release_build(step: &str) -> Result {
+    run(
+        step,
+        cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "example-demo",
+            "--package",
+            "example-llm-tokens",
+            "--package",
+            "tower-sse-e2e",
+        ]),
+    )
 }

@@ -281,27 +281,13 @@ fn host_triple() -> Result<String> {
         .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
 }
 
-/// Builds the load tools in release (the demo, `storm`, and the socket benchmarks) in one
-/// `cargo build`, so that every one of them is built with the same features of the shared
-/// crates: built apart, the e2e package alone and the demo with it unify features differently
-/// and the library crates are compiled twice. Returns the release directory.
+/// Builds the load tools in release (the demo, `storm`, and the socket benchmarks) with the
+/// very command the e2e run builds with (`e2e::release_build`): the same packages, so the same
+/// features of the shared crates. Built with another set (the e2e package alone, or the
+/// demo with it), the library crates were compiled in release again, twice in a CI run.
+/// Returns the release directory.
 pub(crate) fn build_load_tools() -> Result<PathBuf> {
-    let mut args = vec![
-        "build",
-        "--release",
-        "--package",
-        "example-demo",
-        "--package",
-        "tower-sse-e2e",
-        "--bin",
-        "example-demo",
-        "--bin",
-        "storm",
-    ];
-    for bench in sockets::BENCHES {
-        args.extend(["--bin", bench]);
-    }
-    run("load tools build (release)", cargo().args(args))?;
+    e2e::release_build("load tools build (release)")?;
     Ok(std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root().join("target"), PathBuf::from)
         .join("release"))

@@ -6,14 +6,13 @@ use std::{process::Stdio, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, body::Incoming};
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
-    net::TcpStream,
     process::{Child, ChildStdout, Command},
     time::timeout,
 };
+use tower_sse_conformance::{RedisServer, send};
 
 const NETWORK: Duration = Duration::from_secs(10);
 
@@ -56,18 +55,6 @@ async fn line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String
     line.strip_prefix(prefix)
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_owned()
-}
-
-async fn send(addr: &str, request: Request<Full<Bytes>>) -> Response<Incoming> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    timeout(NETWORK, sender.send_request(request))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 fn request(method: &str, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
@@ -138,27 +125,8 @@ async fn publishes_over_memory() {
 
 #[tokio::test]
 async fn publishes_over_redis() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _redis = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server is needed for this test: run `cargo xtask ci`, which installs it");
-    let addr = format!("127.0.0.1:{port}");
-    timeout(NETWORK, async {
-        while TcpStream::connect(&addr).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("redis-server listening in time");
-    let url = format!("redis://{addr}");
+    let redis = RedisServer::start();
+    let url = redis.url();
     check(&start(&["--log", &url]).await).await;
 }
 

@@ -7,13 +7,12 @@ use std::{process::Stdio, time::Duration};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, body::Incoming};
-use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    net::TcpStream,
     process::{Child, Command},
     time::timeout,
 };
+use tower_sse_conformance::{RedisServer, send};
 
 const NETWORK: Duration = Duration::from_secs(10);
 
@@ -50,18 +49,6 @@ async fn start_with(framework: &str, extra: &[&str]) -> (Child, String) {
         .to_owned();
     assert!(!addr.ends_with(":0"), "{addr}");
     (child, addr)
-}
-
-async fn send(addr: &str, request: Request<Full<Bytes>>) -> Response<Incoming> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    timeout(NETWORK, sender.send_request(request))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 async fn text(response: Response<Incoming>) -> String {
@@ -172,47 +159,6 @@ async fn poem() {
     check("poem").await;
 }
 
-/// A `redis-server` on a free loopback port, killed on drop. Fails loudly when the binary is
-/// missing: `cargo xtask ci` installs it.
-struct Redis {
-    _child: Child,
-    url: String,
-}
-
-async fn redis() -> Redis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no"])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server is needed for this test: run `cargo xtask ci`, which installs it");
-    let addr = format!("127.0.0.1:{port}");
-    timeout(NETWORK, async {
-        while TcpStream::connect(&addr).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("redis-server listening in time");
-    Redis {
-        _child: child,
-        url: format!("redis://{addr}"),
-    }
-}
-
 /// Reads SSE chunks until `count` events (ignoring comments and the retry hint) have arrived;
 /// returns (id, data) of each.
 async fn read_events(body: &mut Incoming, count: usize) -> Vec<(String, String)> {
@@ -231,8 +177,9 @@ async fn read_events(body: &mut Incoming, count: usize) -> Vec<(String, String)>
 
 #[tokio::test]
 async fn two_servers_share_one_redis() {
-    let redis = redis().await;
-    let log = ["--log", redis.url.as_str()];
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let log = ["--log", redis_url.as_str()];
     let (_a, a) = start_with("axum", &log).await;
     let (_b, b) = start_with("poem", &log).await;
 

@@ -8,14 +8,13 @@ use std::{process::Stdio, time::Duration};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, body::Incoming};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    net::TcpStream,
     process::{Child, Command},
     time::timeout,
 };
+use tower_sse_conformance::{RedisServer, send};
 use tower_sse_core::{Decoded, Decoder, MessageEvent};
 
 const NETWORK: Duration = Duration::from_secs(10);
@@ -41,18 +40,6 @@ async fn start(extra: &[&str]) -> (Child, String) {
         .to_owned();
     assert!(!addr.ends_with(":0"), "{addr}");
     (child, addr)
-}
-
-async fn send(addr: &str, request: Request<Full<Bytes>>) -> Response<Incoming> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    timeout(NETWORK, sender.send_request(request))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 fn request(
@@ -273,66 +260,11 @@ async fn delete_cancels_and_the_stream_ends_with_cancelled() {
     );
 }
 
-/// A `redis-server` on a free loopback port, killed on drop.
-struct Redis {
-    _child: Child,
-    url: String,
-}
-
-/// A redis-server on a free port. The port is found by binding and releasing it, so another
-/// socket of this test binary (an ephemeral client port) can take it before redis-server
-/// binds: redis-server then exits at once (its log, which says so, goes to stdout). Such a
-/// start is retried on a new port rather than waited on.
-async fn redis() -> Redis {
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect(
-                "redis-server is needed for this test: run `cargo xtask ci`, which installs it",
-            );
-        let addr = format!("127.0.0.1:{port}");
-        let listening = timeout(NETWORK, async {
-            loop {
-                if TcpStream::connect(&addr).await.is_ok() {
-                    return true;
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("redis-server listening in time");
-        if listening {
-            return Redis {
-                _child: child,
-                url: format!("redis://{addr}"),
-            };
-        }
-    }
-    panic!("redis-server exited at start on five free ports in a row");
-}
-
 #[tokio::test]
 async fn two_instances_on_one_redis() {
-    let redis = redis().await;
-    let log = ["--log", redis.url.as_str(), "--token-ms", "30"];
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let log = ["--log", redis_url.as_str(), "--token-ms", "30"];
     let (_a, a) = start(&log).await;
     let (_b, b) = start(&log).await;
 
