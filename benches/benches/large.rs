@@ -38,10 +38,7 @@ use std::{
 use axum::{
     Router,
     body::Body,
-    response::{
-        Response,
-        sse::{Event as AxumEvent, Sse},
-    },
+    response::{Response, sse::Sse},
     routing::get,
 };
 use bytes::Bytes;
@@ -54,7 +51,6 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tower_sse::SseLayer;
-use tower_sse_core::Event;
 
 #[allow(dead_code)] // the shapes only; the encoders are the `encode` bench's
 mod encoders;
@@ -210,17 +206,8 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn event(shape: &Shape) -> Event<'_> {
-    Event::new()
-        .id(shape.id)
-        .unwrap()
-        .event(shape.event)
-        .unwrap()
-        .data(shape.data.as_str())
-}
-
 fn encoded(shape: &Shape) -> Bytes {
-    event(shape).to_bytes()
+    encoders::event(shape).to_bytes()
 }
 
 fn event_stream(body: Body) -> Response {
@@ -253,14 +240,8 @@ fn shape_router(shape: &Shape, n: usize) -> Router {
     let axum_sse = {
         let shape = Arc::clone(&shape);
         move || async move {
-            let events = stream::iter(0..n).map(move |_| {
-                Ok::<_, Infallible>(
-                    AxumEvent::default()
-                        .id(shape.id)
-                        .event(shape.event)
-                        .data(&shape.data),
-                )
-            });
+            let events =
+                stream::iter(0..n).map(move |_| Ok::<_, Infallible>(encoders::axum_event(&shape)));
             Sse::new(events)
         }
     };

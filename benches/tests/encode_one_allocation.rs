@@ -14,6 +14,12 @@ use std::{
 use bytes::BytesMut;
 use tower_sse_core::Event;
 
+// The encode bench's large shape (4,096 bytes of `data` in 33 lines, 4,320 bytes encoded).
+#[path = "../benches/encoders/large_data.rs"]
+mod large_data;
+
+use large_data::large_data;
+
 thread_local! {
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
     static REALLOCS: Cell<usize> = const { Cell::new(0) };
@@ -67,27 +73,6 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize, usize) {
         REALLOCS.with(Cell::get) - reallocs,
         LAST_SIZE.with(Cell::get),
     )
-}
-
-/// The 4,096-byte, 33-line `data` of the encode bench's large shape (4,320 bytes encoded).
-fn large_data() -> String {
-    let mut large = String::with_capacity(4096);
-    for row in 0..33 {
-        if row > 0 {
-            large.push('\n');
-        }
-        let width = if row == 32 { 4064 - 32 * 123 } else { 123 };
-        let start = large.len();
-        large.push_str(&format!(r#"{{"row":{row},"text":""#));
-        let mut letter = b'a' + row as u8 % 26;
-        while large.len() - start < width - 2 {
-            large.push(char::from(letter));
-            letter = if letter == b'z' { b'a' } else { letter + 1 };
-        }
-        large.push_str(r#""}"#);
-    }
-    assert_eq!((large.len(), large.matches('\n').count()), (4096, 32));
-    large
 }
 
 fn events(large: &str, many_lines: &str, huge: &str) -> Vec<(&'static str, Event<'static>)> {

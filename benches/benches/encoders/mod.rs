@@ -11,6 +11,10 @@ use futures_util::{FutureExt as _, stream};
 use http_body_util::BodyExt as _;
 use tower_sse_core::{Decoded, Decoder, Event};
 
+mod large_data;
+
+use large_data::large_data;
+
 /// The fields of one benchmarked event.
 #[derive(Clone, Debug)]
 pub(crate) struct Shape {
@@ -25,24 +29,6 @@ pub(crate) fn shapes() -> [Shape; 2] {
     let small = r#"{"type":"quote","sym":"ACME","bid":101.25,"ask":101.5,"seq":424}"#;
     assert_eq!(small.len(), 64);
 
-    // 33 lines of JSON-looking text, 4096 bytes with the 32 LFs between them.
-    let mut large = String::with_capacity(4096);
-    for row in 0..33 {
-        if row > 0 {
-            large.push('\n');
-        }
-        let width = if row == 32 { 4064 - 32 * 123 } else { 123 };
-        let start = large.len();
-        large.push_str(&format!(r#"{{"row":{row},"text":""#));
-        let mut letter = b'a' + row as u8 % 26;
-        while large.len() - start < width - 2 {
-            large.push(char::from(letter));
-            letter = if letter == b'z' { b'a' } else { letter + 1 };
-        }
-        large.push_str(r#""}"#);
-    }
-    assert_eq!((large.len(), large.matches('\n').count()), (4096, 32));
-
     [
         Shape {
             name: "small",
@@ -54,36 +40,35 @@ pub(crate) fn shapes() -> [Shape; 2] {
             name: "large",
             id: "12345",
             event: "update",
-            data: large,
+            data: large_data(),
         },
     ]
 }
 
-/// tower-sse-core: builds the event (borrowing every field) and appends it to `buf`.
-pub(crate) fn tower_sse_core(shape: &Shape, buf: &mut BytesMut) {
+/// The shape as a tower-sse-core event, every field borrowed.
+pub(crate) fn event(shape: &Shape) -> Event<'_> {
     Event::new()
         .id(shape.id)
         .expect("valid id")
         .event(shape.event)
         .expect("valid event type")
         .data(shape.data.as_str())
-        .encode(buf);
+}
+
+/// tower-sse-core: builds the event (borrowing every field) and appends it to `buf`.
+pub(crate) fn tower_sse_core(shape: &Shape, buf: &mut BytesMut) {
+    event(shape).encode(buf);
 }
 
 /// tower-sse-core: builds the event and encodes it into its own `Bytes` with
 /// `Event::to_bytes` (one allocation of exactly the event's length): an owned `Bytes` per
 /// event, which is what a response body frame needs.
 pub(crate) fn tower_sse_core_to_bytes(shape: &Shape) -> Bytes {
-    Event::new()
-        .id(shape.id)
-        .expect("valid id")
-        .event(shape.event)
-        .expect("valid event type")
-        .data(shape.data.as_str())
-        .to_bytes()
+    event(shape).to_bytes()
 }
 
-fn axum_event(shape: &Shape) -> axum::response::sse::Event {
+/// The shape as axum's event.
+pub(crate) fn axum_event(shape: &Shape) -> axum::response::sse::Event {
     axum::response::sse::Event::default()
         .id(shape.id)
         .event(shape.event)
