@@ -8,7 +8,7 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    process::Stdio,
+    process::{ExitCode, Stdio},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -188,6 +188,33 @@ pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// The exit status of `tool`'s child process in `role` (`serve`, `clients`): success, or the
+/// error on stderr and status 1.
+pub(crate) fn role_exit(tool: &str, role: Option<&str>, outcome: Result<(), String>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{tool} {}: {message}", role.unwrap_or_default());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tool`'s controller, or status 2 with the reason on stderr when its arguments are bad.
+pub(crate) fn run_parsed<S>(
+    tool: &str,
+    parsed: Result<S, String>,
+    controller: impl FnOnce(&S) -> ExitCode,
+) -> ExitCode {
+    match parsed {
+        Ok(settings) => controller(&settings),
+        Err(message) => {
+            eprintln!("{tool}: {message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Resident memory of `pid`, in KiB.

@@ -123,23 +123,10 @@ fn main() -> ExitCode {
             })()
         }
         _ => {
-            let all = std::env::args().skip(1);
-            match parse(all) {
-                Ok(settings) => return controller(&settings),
-                Err(message) => {
-                    eprintln!("fanout: {message}");
-                    return ExitCode::from(2);
-                }
-            }
+            return sockets::run_parsed("fanout", parse(std::env::args().skip(1)), controller);
         }
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("fanout {}: {message}", role.unwrap_or_default());
-            ExitCode::FAILURE
-        }
-    }
+    sockets::role_exit("fanout", role.as_deref(), outcome)
 }
 
 /// One row's figures.

@@ -114,22 +114,10 @@ fn main() -> ExitCode {
             )
         })(),
         _ => {
-            return match parse(std::env::args().skip(1)) {
-                Ok(settings) => controller(&settings),
-                Err(message) => {
-                    eprintln!("idle: {message}");
-                    ExitCode::from(2)
-                }
-            };
+            return sockets::run_parsed("idle", parse(std::env::args().skip(1)), controller);
         }
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("idle {}: {message}", role.unwrap_or_default());
-            ExitCode::FAILURE
-        }
-    }
+    sockets::role_exit("idle", role.as_deref(), outcome)
 }
 
 /// One row's figures.
