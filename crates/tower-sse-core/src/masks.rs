@@ -33,22 +33,61 @@ pub(crate) fn line_end_mask(block: &[u8; 64]) -> u64 {
     mask
 }
 
-/// The mask of the bytes of `block` equal to `byte`: a compare and a `movemask` per 16 bytes.
+/// The LFs of 64-byte blocks as bit masks, for text with LF line ends (the encoder's `data`):
+/// a block without an LF costs four compares and one `movemask`, a block with one four
+/// `movemask`s. CRs are noted on the way (a compare and an OR per 16 bytes, no `movemask`),
+/// so the caller learns at the end whether the text had any, without a pass of its own.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn sse2_mask(block: &[u8; 64], byte: u8) -> u64 {
-    use safe_arch::{
-        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
-    };
-    let needle = set_splat_i8_m128i(byte as i8);
-    let mut mask = 0;
-    for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let chunk: &[u8; 16] = chunk.try_into().expect("16-byte chunks");
-        let equal = cmp_eq_mask_i8_m128i(load_unaligned_m128i(chunk), needle);
-        // `movemask` sets the low 16 bits only.
-        mask |= u64::from(move_mask_i8_m128i(equal) as u16) << (16 * i);
+pub(crate) struct LfMasks {
+    lf: safe_arch::m128i,
+    cr: safe_arch::m128i,
+    /// Every CR compare of the blocks seen, OR-ed together.
+    crs: safe_arch::m128i,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl LfMasks {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        use safe_arch::{set_splat_i8_m128i, zeroed_m128i};
+        Self {
+            lf: set_splat_i8_m128i(b'\n' as i8),
+            cr: set_splat_i8_m128i(b'\r' as i8),
+            crs: zeroed_m128i(),
+        }
     }
-    mask
+
+    /// The mask of the LFs of `block`: bit `i` is set if byte `i` is an LF.
+    #[inline(always)]
+    pub(crate) fn lfs(&mut self, block: &[u8; 64]) -> u64 {
+        use safe_arch::{
+            bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        };
+        let load = |i: usize| -> safe_arch::m128i {
+            let chunk: &[u8; 16] = block[16 * i..16 * i + 16].try_into().expect("16 bytes");
+            load_unaligned_m128i(chunk)
+        };
+        let bytes = [load(0), load(1), load(2), load(3)];
+        let lfs = bytes.map(|b| cmp_eq_mask_i8_m128i(b, self.lf));
+        let crs = bytes.map(|b| cmp_eq_mask_i8_m128i(b, self.cr));
+        self.crs = bitor_m128i(
+            self.crs,
+            bitor_m128i(bitor_m128i(crs[0], crs[1]), bitor_m128i(crs[2], crs[3])),
+        );
+        let any = bitor_m128i(bitor_m128i(lfs[0], lfs[1]), bitor_m128i(lfs[2], lfs[3]));
+        if move_mask_i8_m128i(any) == 0 {
+            return 0;
+        }
+        // `movemask` sets the low 16 bits only.
+        let bits = |i: usize| u64::from(move_mask_i8_m128i(lfs[i]) as u16) << (16 * i);
+        bits(0) | bits(1) | bits(2) | bits(3)
+    }
+
+    /// Whether any block given to [`lfs`](Self::lfs) held a CR.
+    #[inline(always)]
+    pub(crate) fn saw_cr(&self) -> bool {
+        safe_arch::move_mask_i8_m128i(self.crs) != 0
+    }
 }
 
 /// The line-end mask of `block`: bit `i` is set if byte `i` is a CR or an LF.
@@ -115,7 +154,17 @@ mod tests {
         for at in [0, 1, 63, 64, 100, 236, 250, 299, 300] {
             let ends = with_block(&text, at, line_end_mask);
             #[cfg(target_arch = "x86_64")]
-            let lfs = with_block(&text, at, |block| sse2_mask(block, b'\n'));
+            let (lfs, saw_cr) = with_block(&text, at, |block| {
+                let mut masks = LfMasks::new();
+                (masks.lfs(block), masks.saw_cr())
+            });
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(
+                saw_cr,
+                text.get(at..(at + 64).min(text.len()))
+                    .is_some_and(|block| block.contains(&b'\r')),
+                "cr {at}"
+            );
             for bit in 0..64 {
                 let byte = text.get(at + bit).copied();
                 let is_end = matches!(byte, Some(b'\n' | b'\r'));

@@ -25,14 +25,19 @@ impl<'t> FieldLines<'t> {
     /// Finds the line breaks of `text` (CRLF, CR or LF; CRLF is one break), whose first one
     /// is at `first`, for lines written as `prefix` + line + LF, or as `empty` for an empty
     /// line.
+    #[inline(always)]
     pub(super) fn scan(text: &'t [u8], first: usize, prefix: &[u8], empty: &[u8]) -> Self {
-        // Text with no CR (LF line ends, the usual case) needs no look-ahead for CRLF; one
-        // pass over the text decides.
-        let lf_only = memchr::memchr(b'\r', &text[first..]).is_none();
+        // Text with no CR (LF line ends, the usual case) needs no look-ahead for CRLF. On
+        // x86_64 the block scan notes CRs as it finds the LFs; a text that had one (rare) is
+        // searched again, line by line.
         #[cfg(target_arch = "x86_64")]
-        if lf_only && u32::try_from(text.len()).is_ok() {
-            return Self::scan_blocks(text, first, prefix, empty);
+        if u32::try_from(text.len()).is_ok() {
+            if let Some(lines) = Self::scan_blocks(text, first, prefix, empty) {
+                return lines;
+            }
+            return Self::scan_searching(text, first, false, prefix, empty);
         }
+        let lf_only = memchr::memchr(b'\r', &text[first..]).is_none();
         Self::scan_searching(text, first, lf_only, prefix, empty)
     }
 
@@ -62,17 +67,19 @@ impl<'t> FieldLines<'t> {
         }
     }
 
-    /// Text with no CR and under 4 GiB, 64 bytes at a time: each block's LFs come from one
-    /// bit mask (see `masks.rs`), so a line costs a count of trailing zeros, not a search.
+    /// Text under 4 GiB, 64 bytes at a time: each block's LFs come from one bit mask (see
+    /// `masks.rs`), so a line costs a count of trailing zeros, not a search. `None` when the
+    /// text has a CR (a CRLF is one break, so those texts are searched instead).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn scan_blocks(text: &'t [u8], first: usize, prefix: &[u8], empty: &[u8]) -> Self {
+    fn scan_blocks(text: &'t [u8], first: usize, prefix: &[u8], empty: &[u8]) -> Option<Self> {
+        let mut masks = crate::masks::LfMasks::new();
         // Kept in locals, not in `Self`, so that the loop works in registers.
         let (mut breaks, mut count, mut len, mut start) = ([0; REMEMBERED], 0, 0, 0);
         // No CR or LF before `first`: starting at its block skips nothing.
         let mut at = first - first % 64;
         while at < text.len() {
-            let mut lfs = crate::masks::with_block(text, at, |b| crate::masks::sse2_mask(b, b'\n'));
+            let mut lfs = crate::masks::with_block(text, at, |b| masks.lfs(b));
             while lfs != 0 {
                 let end = at + lfs.trailing_zeros() as usize;
                 len += line_len(end - start, prefix, empty);
@@ -86,13 +93,16 @@ impl<'t> FieldLines<'t> {
             }
             at += 64;
         }
-        Self {
+        if masks.saw_cr() {
+            return None;
+        }
+        Some(Self {
             text,
             breaks,
             count: count.min(REMEMBERED),
             complete: count <= REMEMBERED,
             len: len + line_len(text.len() - start, prefix, empty),
-        }
+        })
     }
 
     /// Any text, one search per line break: for one byte where `lf_only` (cheaper per line
@@ -302,9 +312,15 @@ mod tests {
                 "{text:?}"
             );
             if !lf_only {
+                // A CR anywhere after the first break sends the text to the search.
+                assert!(
+                    FieldLines::scan_blocks(&text, first, b"data: ", b"data:\n").is_none(),
+                    "{text:?}"
+                );
                 continue;
             }
-            let blocks = FieldLines::scan_blocks(&text, first, b"data: ", b"data:\n");
+            let blocks = FieldLines::scan_blocks(&text, first, b"data: ", b"data:\n")
+                .expect("no CR: planned by the block scan");
             assert_eq!(
                 (blocks.len, blocks.count, blocks.complete),
                 (searched.len, searched.count, searched.complete),
