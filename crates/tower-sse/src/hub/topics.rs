@@ -12,15 +12,19 @@
 //! stream started ([`EventLog::head`]), after its feed joined the live ring: an event published
 //! to it while the client is away is replayed on reconnect, not lost.
 
-use std::sync::Arc;
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 use tower_sse_core::{EventLog, TopicSet};
 
 use super::{
     Hub, HubError,
-    subscription::{Start, Subscription},
+    subscription::{Start, Subscription, SubscriptionError},
 };
 use crate::id_field;
 
@@ -81,22 +85,45 @@ impl<L: EventLog> Hub<L> {
             set: set.clone(),
             positions,
         };
-        let feed = stream::unfold(
-            Some((stream::select_all(feeds), merge)),
-            |state| async move {
-                let (mut feeds, mut merge) = state?;
-                let (topic, frame) = feeds.next().await?;
-                match frame {
-                    Ok(frame) => {
-                        let frame = merge.rewrite(topic, &frame);
-                        Some((Ok(frame), Some((feeds, merge))))
-                    }
-                    // One topic cannot catch up: end the stream, the client resumes them all.
-                    Err(error) => Some((Err(error), None)),
-                }
-            },
-        );
+        let feed = Merged {
+            feeds: Some(stream::select_all(feeds)),
+            merge,
+        };
         Ok(Subscription::from_feed(Box::pin(feed)))
+    }
+}
+
+/// The frames of every topic of a stream, ids rewritten to the composite cursor; ends after
+/// the first error (one topic cannot catch up: the client resumes them all). A plain stream,
+/// not `stream::unfold`, which would build a future and move the state for every frame.
+struct Merged<S> {
+    /// `None` after an error.
+    feeds: Option<S>,
+    merge: Merge,
+}
+
+impl<S> Stream for Merged<S>
+where
+    S: Stream<Item = (usize, Result<Bytes, SubscriptionError>)> + Unpin,
+{
+    type Item = Result<Bytes, SubscriptionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(feeds) = this.feeds.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(feeds.poll_next_unpin(cx)) {
+            Some((topic, Ok(frame))) => Poll::Ready(Some(Ok(this.merge.rewrite(topic, &frame)))),
+            Some((_, Err(error))) => {
+                this.feeds = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                this.feeds = None;
+                Poll::Ready(None)
+            }
+        }
     }
 }
 
