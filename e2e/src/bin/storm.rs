@@ -9,14 +9,16 @@
 //!
 //! ```text
 //! storm --demo PATH [--log memory|redis|limit|both|all] [--clients N] [--behind N]
-//!       [--rate N] [--window-ms N] [--publish-runtime off|on|both] [--smoke]
-//! storm --serve-limit
+//!       [--rate N] [--window-ms N] [--publish-runtime off|on|both] [--ring N] [--smoke]
+//! storm --serve-limit [--publish-runtime]
 //! ```
 //!
 //! `--publish-runtime on` starts the demo with `--publish-addr`: the publisher posts to a
 //! listener served by a runtime of its own (the demo's production setting for a publisher
 //! that must stay fast during a storm); `both` runs each of memory and redis without it and
-//! with it (rows `memory` and `memory, publish runtime`). The limit has one row either way.
+//! with it (rows `memory` and `memory, publish runtime`). The limit follows the same setting
+//! (`limit, publish runtime`: its `POST /publish` on a listener and one-thread runtime of its
+//! own), so that each of our rows has a limit row at the same offered load.
 //!
 //! `limit` is the physical limit of the same storm on the same machine: the routes served
 //! with no library (`storm --serve-limit`, see `limit.rs`). `both` is memory and redis, `all`
@@ -27,9 +29,18 @@
 //! reconnected (slow answers lower it, and with it the live load the storm puts on the
 //! server). Read the latencies beside it.
 //!
+//! `--ring N` starts the demo with `--ring-capacity N`: how many live events each topic
+//! buffers for a subscriber that falls behind before it catches up from the log (the demo's
+//! default is the hub's, 1,024; the limit's channel holds 65,536).
+//!
 //! With `STORM_DEBUG` set in the environment, each run also prints on stderr how many
 //! publishes fell in the storm's window (the publisher is sequential: a slow round trip
 //! delays the next) and the 30 slowest, with when they were sent.
+//!
+//! A client whose stream fails (the server ends a subscription whose log read failed, so that
+//! the client resumes) reconnects as a browser's `EventSource` would: after 500 ms, with the
+//! id of the last event it got; the **reconnects** column counts them, and the events on
+//! either side are checked as one stream.
 //!
 //! Exit status 1 when any client lost or duplicated an event, or got a wrong one.
 
@@ -68,6 +79,8 @@ struct Settings {
     window: Duration,
     /// Without and/or with the demo's `--publish-addr` (memory and redis rows).
     publish_runtime: Vec<bool>,
+    /// The demo's `--ring-capacity`, when given.
+    ring: Option<u64>,
     /// The most a run may take before it is declared failed.
     deadline: Duration,
 }
@@ -81,6 +94,7 @@ fn parse() -> Result<Settings, String> {
         rate: 1_000,
         window: Duration::from_secs(1),
         publish_runtime: vec![false],
+        ring: None,
         deadline: Duration::from_secs(60),
     };
     let mut args = std::env::args().skip(1);
@@ -117,6 +131,7 @@ fn parse() -> Result<Settings, String> {
             "--clients" => settings.clients = number()? as usize,
             "--behind" => settings.behind = number()?.max(1) as usize,
             "--rate" => settings.rate = number()?.max(1),
+            "--ring" => settings.ring = Some(number()?.max(1)),
             "--window-ms" => settings.window = Duration::from_millis(number()?),
             "--publish-runtime" => {
                 settings.publish_runtime = match value.as_str() {
@@ -142,7 +157,8 @@ mod limit;
 #[tokio::main]
 async fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--serve-limit") {
-        if let Err(e) = limit::serve().await {
+        let publish_runtime = std::env::args().nth(2).as_deref() == Some("--publish-runtime");
+        if let Err(e) = limit::serve(publish_runtime).await {
             eprintln!("storm --serve-limit: {e}");
             return ExitCode::FAILURE;
         }
@@ -160,17 +176,12 @@ async fn main() -> ExitCode {
         eprintln!("storm: could not raise RLIMIT_NOFILE: {e}");
     }
     println!(
-        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | published/s in the storm | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | server CPU (s) | log reads | Redis connections |"
+        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | published/s in the storm | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | server CPU (s) | log reads | Redis connections | reconnects |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = false;
     for log in settings.logs.clone() {
-        let variants = if log == "limit" {
-            vec![false]
-        } else {
-            settings.publish_runtime.clone()
-        };
-        for publish_runtime in variants {
+        for publish_runtime in settings.publish_runtime.clone() {
             match storm(&settings, log, publish_runtime).await {
                 Ok(report) => {
                     println!("{}", report.row());
@@ -367,12 +378,18 @@ async fn start_demo(
         let mut command =
             Command::new(std::env::current_exe().map_err(|e| format!("this binary: {e}"))?);
         command.arg("--serve-limit");
+        if publish_runtime {
+            command.arg("--publish-runtime");
+        }
         command
     } else {
         let mut command = Command::new(&settings.demo);
         command.args(["--addr", "127.0.0.1:0", "--tick-ms", "0", "--log", log]);
         if publish_runtime {
             command.args(["--publish-addr", "127.0.0.1:0"]);
+        }
+        if let Some(ring) = settings.ring {
+            command.args(["--ring-capacity", &ring.to_string()]);
         }
         command
     };
@@ -559,13 +576,49 @@ impl Tally {
     }
 }
 
-/// Reads one event stream, feeding `on_event(id, event type, data)` for each event, until
-/// `stop` is set and `until` events have been seen, or the stream ends.
+/// The most times a storm client reconnects after its stream failed.
+const MAX_RECONNECTS: u32 = 20;
+
+/// How long a storm client waits before it reconnects (a browser's `EventSource` waits the
+/// stream's `retry` hint, or about 3 s; the demo sends none).
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// Follows an event stream as `EventSource` does: when it fails (the server ends a
+/// subscription whose log read failed, so that the client resumes), reconnects after
+/// [`RECONNECT_DELAY`] with the id of the last event it got as `Last-Event-ID`, up to
+/// [`MAX_RECONNECTS`] times, each counted in `reconnects`. `on_event` sees one stream
+/// across the reconnections.
+async fn follow_stream(
+    addr: SocketAddr,
+    i: usize,
+    mut last_event_id: Option<String>,
+    reconnects: &AtomicU64,
+    mut on_event: impl FnMut(&str, &str, &str) -> bool,
+) -> Result<(), String> {
+    let mut attempts = 0;
+    loop {
+        match read_stream(addr, i, &mut last_event_id, &mut on_event).await {
+            Err(error) if attempts < MAX_RECONNECTS => {
+                attempts += 1;
+                reconnects.fetch_add(1, Ordering::Relaxed);
+                if std::env::var_os("STORM_DEBUG").is_some() {
+                    eprintln!("storm: client {i} reconnects after: {error}");
+                }
+                tokio::time::sleep(RECONNECT_DELAY).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Reads one event stream, feeding `on_event(id, event type, data)` for each event, until it
+/// returns `false` or the stream ends. `last_event_id` is sent as `Last-Event-ID` and holds
+/// the stream's last event id when this returns (also on an error).
 async fn read_stream(
     addr: SocketAddr,
     i: usize,
-    last_event_id: Option<String>,
-    mut on_event: impl FnMut(&str, &str, &str) -> bool,
+    last_event_id: &mut Option<String>,
+    on_event: &mut impl FnMut(&str, &str, &str) -> bool,
 ) -> Result<(), String> {
     let stream = connect_from(addr, i).await?;
     let (mut sender, connection) = http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
@@ -573,8 +626,8 @@ async fn read_stream(
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut request = Request::get("/events");
-    if let Some(id) = &last_event_id {
-        request = request.header("last-event-id", id.as_str());
+    if let Some(id) = last_event_id.as_deref() {
+        request = request.header("last-event-id", id);
     }
     let response = sender
         .send_request(request.body(Empty::new()).map_err(|e| e.to_string())?)
@@ -584,8 +637,26 @@ async fn read_stream(
         return Err(format!("GET /events: {}", response.status()));
     }
     let mut body = response.into_body();
+    let (mut id, mut event, mut data) = (
+        last_event_id.clone().unwrap_or_default(),
+        String::new(),
+        String::new(),
+    );
+    let result = read_events(&mut body, &mut id, &mut event, &mut data, on_event).await;
+    *last_event_id = (!id.is_empty()).then_some(id);
+    result
+}
+
+/// Decodes the events of `body` (just what the storm sends: `id`, `event` and `data` lines)
+/// into `on_event`, with `id` the stream's last event id as it goes.
+async fn read_events(
+    body: &mut hyper::body::Incoming,
+    id: &mut String,
+    event: &mut String,
+    data: &mut String,
+    on_event: &mut impl FnMut(&str, &str, &str) -> bool,
+) -> Result<(), String> {
     let mut buf: Vec<u8> = Vec::new();
-    let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         let Ok(chunk) = frame.into_data() else {
@@ -597,7 +668,7 @@ async fn read_stream(
             let line = &buf[start..start + end];
             start += end + 1;
             if line.is_empty() {
-                if (!data.is_empty() || !event.is_empty()) && !on_event(&id, &event, &data) {
+                if (!data.is_empty() || !event.is_empty()) && !on_event(id, event, data) {
                     return Ok(());
                 }
                 event.clear();
@@ -608,8 +679,8 @@ async fn read_stream(
             let (name, value) = line.split_once(':').unwrap_or((line, ""));
             let value = value.strip_prefix(' ').unwrap_or(value);
             match name {
-                "id" => value.clone_into(&mut id),
-                "event" => value.clone_into(&mut event),
+                "id" => value.clone_into(id),
+                "event" => value.clone_into(event),
                 "data" => {
                     if !data.is_empty() {
                         data.push('\n');
@@ -653,6 +724,8 @@ struct Report {
     server_cpu: f64,
     log_reads: Option<u64>,
     redis_connections: Option<usize>,
+    /// Clients' reconnections after their stream failed (`follow_stream`).
+    reconnects: u64,
 }
 
 impl Report {
@@ -669,7 +742,7 @@ impl Report {
             format!("{:.2}", self.all_live)
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
             self.log,
             self.clients,
             self.behind,
@@ -689,6 +762,7 @@ impl Report {
             self.log_reads.map_or("n/a".into(), |n| n.to_string()),
             self.redis_connections
                 .map_or("n/a".into(), |n| format!("{n} (peak)")),
+            self.reconnects,
         )
     }
 }
@@ -723,13 +797,16 @@ async fn storm(
     // what an already connected client sees during the storm.
     let observer_latency = Arc::new(Mutex::new(Vec::<(u64, u64)>::new()));
     let observer_tally = Arc::new(Mutex::new(Tally::default()));
+    // Every reconnection of a client (the observer's included) after its stream failed.
+    let reconnects = Arc::new(AtomicU64::new(0));
     let measure = measuring_runtime();
     let observer = {
+        let reconnects_observer = Arc::clone(&reconnects);
         let published = Arc::clone(&published);
         let latency = Arc::clone(&observer_latency);
         let tally = Arc::clone(&observer_tally);
         measure.spawn(async move {
-            read_stream(addr, 1, None, |id, event, data| {
+            follow_stream(addr, 1, None, &reconnects_observer, |id, event, data| {
                 let now = published.micros();
                 if let Ok(n) = data.parse::<usize>() {
                     let sent = published
@@ -814,13 +891,14 @@ async fn storm(
         let published = Arc::clone(&published);
         let final_n = Arc::clone(&final_n);
         let live_count = Arc::clone(&live_count);
+        let reconnects = Arc::clone(&reconnects);
         clients.push(tokio::spawn(async move {
             let mut tally = Tally {
                 next: from,
                 ..Tally::default()
             };
             let mut counted = false;
-            let result = read_stream(addr, i + 2, cursor, |id, event, data| {
+            let result = follow_stream(addr, i + 2, cursor, &reconnects, |id, event, data| {
                 tally.event(&published, id, event, data, head);
                 if tally.live_at.is_some() && !counted {
                     counted = true;
@@ -897,6 +975,7 @@ async fn storm(
         server_cpu,
         log_reads: None,
         redis_connections: redis_addr.map(|_| peak_redis.load(Ordering::Relaxed)),
+        reconnects: 0,
     };
     let mut live_at_max = storm_start;
     let finish = Instant::now() + Duration::from_secs(15);
@@ -932,6 +1011,7 @@ async fn storm(
         }
     }
     report.all_live = (live_at_max - storm_start) as f64 / 1e6;
+    report.reconnects = reconnects.load(Ordering::Relaxed);
 
     // Latencies of what was published during the storm.
     let mut publish: Vec<u64> = (0..last)

@@ -12,6 +12,11 @@
 //! --tick-ms N            a `tick` event every N ms (default 1000; 0 turns the ticker off)
 //! --log memory|redis://HOST:PORT   where events are kept (default memory)
 //! --log-capacity N       events kept per topic (default 10000)
+//! --ring-capacity N      live events each topic buffers for a subscriber that falls behind,
+//!                        before it catches up from the log (default 1024, at most 2^20; the
+//!                        ring is allocated whole, about 80 bytes an event, per topic with
+//!                        subscribers): size it to the event rate times the longest pause
+//!                        of a reader, e.g. 65536 for a reconnect storm at 1,000 events/s
 //! --tls-cert PEM         serve HTTPS only, HTTP/2 and HTTP/1.1 by ALPN, with this
 //! --tls-key PEM          certificate chain and key (PKCS#8, PKCS#1 or SEC1; RSA or ECDSA)
 //! --auth-token TOKEN     topics named `private/...` need this token (without the flag they
@@ -88,6 +93,7 @@ async fn run(options: Options) -> Result<(), String> {
     let hub = match &options.log {
         LogChoice::Memory => app::DemoHub::Memory(
             Hub::with_log(MemoryLog::builder().retention(retention).build())
+                .capacity(options.ring_capacity)
                 .authorize(topics::authorizer(options.auth_token.clone())),
         ),
         // Several demo servers on one Redis share one history: `with_live_log` tails the
@@ -99,7 +105,9 @@ async fn run(options: Options) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             app::DemoHub::Redis(
-                Hub::with_live_log(log).authorize(topics::authorizer(options.auth_token.clone())),
+                Hub::with_live_log(log)
+                    .capacity(options.ring_capacity)
+                    .authorize(topics::authorizer(options.auth_token.clone())),
             )
         }
     };

@@ -4,8 +4,13 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework axum|warp|poem] \
 [--heartbeat-ms N] [--retry-ms N] [--tick-ms N] [--log memory|redis://HOST:PORT] [--log-capacity N] \
-[--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN] \
+[--ring-capacity N] [--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN] \
 [--publish-addr ADDR]";
+
+/// The largest `--ring-capacity`: a topic's ring is allocated whole (about 80 bytes an event)
+/// when the topic gets its first subscriber, and clients name topics, so the flag is bounded
+/// (2^20 events, about 80 MiB per topic).
+const MAX_RING_CAPACITY: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Framework {
@@ -39,6 +44,9 @@ pub(crate) struct Options {
     pub(crate) tick: Option<Duration>,
     pub(crate) log: LogChoice,
     pub(crate) log_capacity: usize,
+    /// `--ring-capacity`: live events each topic buffers for slow subscribers
+    /// ([`tower_sse::Hub::capacity`]).
+    pub(crate) ring_capacity: usize,
     /// `X-Accel-Buffering: no` on event streams; `off` is for showing what nginx does
     /// without it (the end-to-end control run).
     pub(crate) accel_buffering: bool,
@@ -70,6 +78,7 @@ impl Options {
             tick: Some(Duration::from_millis(1000)),
             log: LogChoice::Memory,
             log_capacity: 10_000,
+            ring_capacity: tower_sse::DEFAULT_CAPACITY,
             accel_buffering: true,
             tls: None,
             auth_token: None,
@@ -129,6 +138,17 @@ impl Options {
                     options.log_capacity =
                         value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                             format!("--log-capacity takes a positive count, not {value:?}")
+                        })?;
+                }
+                "--ring-capacity" => {
+                    options.ring_capacity = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_RING_CAPACITY).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "--ring-capacity takes a count from 1 to {MAX_RING_CAPACITY}, not {value:?}"
+                            )
                         })?;
                 }
                 "--accel-buffering" => {

@@ -247,3 +247,39 @@ async fn unreachable_redis_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&url), "{stderr}");
 }
+
+/// `--ring-capacity` is bounded (a ring is allocated whole per topic, and clients name
+/// topics): 0 and more than 2^20 are refused with the flag named; a small ring still serves.
+#[tokio::test]
+async fn ring_capacity_is_bounded() {
+    for bad in ["0", "1048577", "many"] {
+        let output = timeout(
+            NETWORK,
+            Command::new(env!("CARGO_BIN_EXE_example-demo"))
+                .args(["--addr", "127.0.0.1:0", "--ring-capacity", bad])
+                .output(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(2), "--ring-capacity {bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--ring-capacity takes a count from 1 to 1048576"),
+            "{stderr}"
+        );
+    }
+    let (mut child, addr) = start_with("axum", &["--ring-capacity", "2"]).await;
+    let mut events = send(&addr, request("GET", "/events", b""))
+        .await
+        .into_body();
+    for i in 0..5 {
+        let body: &'static [u8] = format!("ring {i}").into_bytes().leak();
+        let published = send(&addr, request("POST", "/publish", body)).await;
+        assert_eq!(published.status(), 200);
+    }
+    let events = read_events(&mut events, 5).await;
+    let data: Vec<&str> = events.iter().map(|(_, data)| data.as_str()).collect();
+    assert_eq!(data, ["ring 0", "ring 1", "ring 2", "ring 3", "ring 4"]);
+    child.kill().await.unwrap();
+}

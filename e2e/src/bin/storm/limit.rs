@@ -6,6 +6,11 @@
 //! client in one call. What it measures is what the machine itself allows: the cost of
 //! 10,000 sockets, their writes and the storm clients' reads on the same cores, with nothing
 //! of ours in the way. Our rows are read against it.
+//!
+//! With `--publish-runtime` (the storm's `--publish-runtime on`), `POST /publish` also has a
+//! listener of its own, served by a one-thread runtime on its own thread, as the demo's
+//! `--publish-addr` does: then the limit's publisher gets its rate during the storm too, and
+//! the rows compare at the same offered load.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +27,9 @@ struct State {
     sender: broadcast::Sender<Bytes>,
 }
 
-/// Serves until killed. Prints `listening on http://ADDR` first, as the demo does.
-pub(crate) async fn serve() -> std::io::Result<()> {
+/// Serves until killed. Prints `listening on http://ADDR` first, as the demo does, and with
+/// `publish_runtime` `publishing on http://ADDR` next (the demo's `--publish-addr` lines).
+pub(crate) async fn serve(publish_runtime: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on http://{}", listener.local_addr()?);
     // 2^16 events: far more than a storm publishes while a reader is descheduled.
@@ -32,6 +38,29 @@ pub(crate) async fn serve() -> std::io::Result<()> {
         frames: Vec::new(),
         sender,
     }));
+    if publish_runtime {
+        let publish = std::net::TcpListener::bind("127.0.0.1:0")?;
+        publish.set_nonblocking(true)?;
+        println!("publishing on http://{}", publish.local_addr()?);
+        let state = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("limit-publish".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the publish runtime");
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(publish).expect("a tokio listener");
+                    accept(listener, state).await
+                })
+            })?;
+    }
+    accept(listener, state).await
+}
+
+/// Serves every connection of `listener` on the current runtime.
+async fn accept(listener: TcpListener, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let state = Arc::clone(&state);
