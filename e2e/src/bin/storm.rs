@@ -176,9 +176,9 @@ async fn main() -> ExitCode {
         eprintln!("storm: could not raise RLIMIT_NOFILE: {e}");
     }
     println!(
-        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | published/s in the storm | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | server CPU (s) | log reads | Redis connections | reconnects |"
+        "| log | clients | behind | lost | duplicated | wrong | gap signals | all live (s) | publish p50 / p99 (ms) | published/s in the storm | live p50 / p99 (ms) | peak RSS (MiB) | per client (KiB) | server CPU (s) | clients' CPU (s) | log reads | Redis connections | reconnects |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = false;
     for log in settings.logs.clone() {
         for publish_runtime in settings.publish_runtime.clone() {
@@ -205,22 +205,28 @@ async fn main() -> ExitCode {
 /// A runtime of its own, on its own thread, for the publisher and the observer: what they
 /// measure is the server's latency, so they must not queue behind the 10,000 storm clients'
 /// tasks in this process's runtime (clients on other machines would not share a scheduler
-/// with them either). The thread lives until the process exits.
+/// with them either).
 fn measuring_runtime() -> tokio::runtime::Handle {
+    runtime_thread("storm-measure")
+}
+
+/// A one-thread tokio runtime on a thread of its own named `name`, living until the process
+/// exits; its handle spawns onto it.
+fn runtime_thread(name: &str) -> tokio::runtime::Handle {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name("storm-measure".into())
+        .name(name.into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("the measuring runtime");
+                .expect("a one-thread runtime");
             tx.send(runtime.handle().clone())
-                .expect("main waits for it");
+                .expect("the caller waits for it");
             runtime.block_on(std::future::pending::<()>());
         })
-        .expect("the measuring thread");
-    rx.recv().expect("the measuring runtime started")
+        .expect("a runtime thread");
+    rx.recv().expect("the runtime started")
 }
 
 /// A child killed when dropped.
@@ -722,6 +728,9 @@ struct Report {
     idle_rss_kib: u64,
     /// The server's CPU time from just before the storm to the last event.
     server_cpu: f64,
+    /// This tool's CPU time over the same span: the storm's clients (and the publisher and
+    /// observer), on the same cores as the server.
+    client_cpu: f64,
     log_reads: Option<u64>,
     redis_connections: Option<usize>,
     /// Clients' reconnections after their stream failed (`follow_stream`).
@@ -742,7 +751,7 @@ impl Report {
             format!("{:.2}", self.all_live)
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} | {:.2} | {:.2} | {} | {} | {} |",
             self.log,
             self.clients,
             self.behind,
@@ -759,6 +768,7 @@ impl Report {
             self.peak_rss_kib as f64 / 1024.0,
             per_client,
             self.server_cpu,
+            self.client_cpu,
             self.log_reads.map_or("n/a".into(), |n| n.to_string()),
             self.redis_connections
                 .map_or("n/a".into(), |n| format!("{n} (peak)")),
@@ -845,6 +855,7 @@ async fn storm(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(pid);
     let cpu_before = cpu_seconds(&format!("/proc/{pid}/stat"));
+    let tool_cpu_before = cpu_seconds("/proc/self/stat");
 
     // Sample the server's memory and Redis connections through the storm.
     let sampling = Arc::new(AtomicBool::new(true));
@@ -954,6 +965,7 @@ async fn storm(
     }
     let last = total + 1;
     let server_cpu = cpu_seconds(&format!("/proc/{pid}/stat")) - cpu_before;
+    let client_cpu = cpu_seconds("/proc/self/stat") - tool_cpu_before;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
 
@@ -973,6 +985,7 @@ async fn storm(
         peak_rss_kib: peak_rss.load(Ordering::Relaxed),
         idle_rss_kib: idle_rss,
         server_cpu,
+        client_cpu,
         log_reads: None,
         redis_connections: redis_addr.map(|_| peak_redis.load(Ordering::Relaxed)),
         reconnects: 0,

@@ -43,18 +43,10 @@ pub(crate) async fn serve(publish_runtime: bool) -> std::io::Result<()> {
         publish.set_nonblocking(true)?;
         println!("publishing on http://{}", publish.local_addr()?);
         let state = Arc::clone(&state);
-        std::thread::Builder::new()
-            .name("limit-publish".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("the publish runtime");
-                runtime.block_on(async move {
-                    let listener = TcpListener::from_std(publish).expect("a tokio listener");
-                    accept(listener, state).await
-                })
-            })?;
+        super::runtime_thread("limit-publish").spawn(async move {
+            let listener = TcpListener::from_std(publish).expect("a tokio listener");
+            accept(listener, state).await
+        });
     }
     accept(listener, state).await
 }
