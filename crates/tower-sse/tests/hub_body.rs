@@ -115,3 +115,43 @@ async fn as_a_stream_each_item_is_one_event() {
         assert_eq!(data(&frame), [i.to_string()]);
     }
 }
+
+/// A live backlog is drained a page per wake-up, not cut by tokio's cooperative budget (128
+/// units per task turn, one per `recv`): a subscriber whose turn comes seldom (a storm) must
+/// get more than 128 events per turn, or it falls further behind every turn while events
+/// come faster than that.
+#[tokio::test]
+async fn a_live_backlog_fills_a_page_per_turn_not_the_tasks_budget() {
+    let hub = Hub::new().capacity(4096);
+    hub.publish("t", &Event::new().data("before"))
+        .await
+        .unwrap();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    let total = 2 * REPLAY_PAGE + 44;
+    for i in 0..total {
+        hub.publish("t", &Event::new().data(i.to_string()))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    while seen.len() < total {
+        // Each frame in a fresh task turn, with a full budget.
+        let frame = tokio::spawn(async move {
+            let frame = body_frame(&mut sub).await;
+            (frame, sub)
+        });
+        let (frame, back) = frame.await.unwrap();
+        sub = back;
+        let events = data(&frame);
+        sizes.push(events.len());
+        seen.extend(events);
+    }
+    let expected: Vec<String> = (0..total).map(|i| i.to_string()).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(
+        sizes,
+        [REPLAY_PAGE, REPLAY_PAGE, 44],
+        "events per body frame"
+    );
+}
