@@ -14,7 +14,7 @@
 //! --log-capacity N       events kept per topic (default 10000)
 //! --ring-capacity N      live events each topic buffers for a subscriber that falls behind,
 //!                        before it catches up from the log (default 1024, at most 2^20; the
-//!                        ring is allocated whole, about 80 bytes an event, per topic with
+//!                        ring is allocated whole, 72 bytes an event, per topic with
 //!                        subscribers): size it to the event rate times the longest pause
 //!                        of a reader, e.g. 65536 for a reconnect storm at 1,000 events/s
 //! --tls-cert PEM         serve HTTPS only, HTTP/2 and HTTP/1.1 by ALPN, with this

@@ -7,9 +7,9 @@ pub(crate) const USAGE: &str = "usage: example-demo [--addr ADDR] [--framework a
 [--ring-capacity N] [--accel-buffering on|off] [--tls-cert PEM --tls-key PEM] [--auth-token TOKEN] \
 [--publish-addr ADDR]";
 
-/// The largest `--ring-capacity`: a topic's ring is allocated whole (about 80 bytes an event)
+/// The largest `--ring-capacity`: a topic's ring is allocated whole (72 bytes an event)
 /// when the topic gets its first subscriber, and clients name topics, so the flag is bounded
-/// (2^20 events, about 80 MiB per topic).
+/// (2^20 events, 72 MiB per topic).
 const MAX_RING_CAPACITY: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
