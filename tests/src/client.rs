@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, task::JoinHandle};
@@ -124,6 +124,20 @@ impl Reader {
         }
         events
     }
+}
+
+/// A request for [`send`]: `method` on `path` with `Host: localhost` and `body`.
+///
+/// # Panics
+///
+/// When `method` or `path` is not valid in a request head.
+pub fn request(method: &str, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap()
 }
 
 /// Sends one request to `addr` on a new HTTP/1.1 connection and returns the response head

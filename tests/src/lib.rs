@@ -38,7 +38,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sse::{Authorizer, Hub, ShutdownSignal, SseLayer};
 use tower_sse_core::TopicName;
 
-pub use client::{Client, Reader, send};
+pub use client::{Client, Reader, request, send};
 pub use keyed::{KeyedServer, TENANT_HEADER, keyed_layer, tenant_topic};
 pub use layered::{LATE, LayeredServer, topics_layer};
 pub use redis::RedisServer;

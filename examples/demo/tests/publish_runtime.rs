@@ -4,15 +4,14 @@
 
 use std::{process::Stdio, time::Duration};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, body::Incoming};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
     process::{Child, ChildStdout, Command},
     time::timeout,
 };
-use tower_sse_conformance::{RedisServer, send};
+use tower_sse_conformance::{RedisServer, request, send};
 
 const NETWORK: Duration = Duration::from_secs(10);
 
@@ -55,15 +54,6 @@ async fn line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String
     line.strip_prefix(prefix)
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_owned()
-}
-
-fn request(method: &str, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Full::new(Bytes::from_static(body)))
-        .unwrap()
 }
 
 /// Reads until `count` events have arrived; their data.

@@ -12,7 +12,7 @@ use tokio::{
     process::{Child, Command},
     time::timeout,
 };
-use tower_sse_conformance::{RedisServer, send};
+use tower_sse_conformance::{RedisServer, request, send};
 
 const NETWORK: Duration = Duration::from_secs(10);
 
@@ -65,15 +65,6 @@ async fn next_chunk(body: &mut Incoming) -> String {
         .unwrap()
         .unwrap();
     String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
-}
-
-fn request(method: &str, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Full::new(Bytes::from_static(body)))
-        .unwrap()
 }
 
 async fn check(framework: &str) {
