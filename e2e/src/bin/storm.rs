@@ -643,12 +643,8 @@ async fn read_stream(
         return Err(format!("GET /events: {}", response.status()));
     }
     let mut body = response.into_body();
-    let (mut id, mut event, mut data) = (
-        last_event_id.clone().unwrap_or_default(),
-        String::new(),
-        String::new(),
-    );
-    let result = read_events(&mut body, &mut id, &mut event, &mut data, on_event).await;
+    let mut id = last_event_id.clone().unwrap_or_default();
+    let result = read_events(&mut body, &mut id, on_event).await;
     *last_event_id = (!id.is_empty()).then_some(id);
     result
 }
@@ -658,10 +654,9 @@ async fn read_stream(
 async fn read_events(
     body: &mut hyper::body::Incoming,
     id: &mut String,
-    event: &mut String,
-    data: &mut String,
     on_event: &mut impl FnMut(&str, &str, &str) -> bool,
 ) -> Result<(), String> {
+    let (mut event, mut data) = (String::new(), String::new());
     let mut buf: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
@@ -674,7 +669,7 @@ async fn read_events(
             let line = &buf[start..start + end];
             start += end + 1;
             if line.is_empty() {
-                if (!data.is_empty() || !event.is_empty()) && !on_event(id, event, data) {
+                if (!data.is_empty() || !event.is_empty()) && !on_event(id, &event, &data) {
                     return Ok(());
                 }
                 event.clear();
@@ -686,7 +681,7 @@ async fn read_events(
             let value = value.strip_prefix(' ').unwrap_or(value);
             match name {
                 "id" => value.clone_into(id),
-                "event" => value.clone_into(event),
+                "event" => value.clone_into(&mut event),
                 "data" => {
                     if !data.is_empty() {
                         data.push('\n');
